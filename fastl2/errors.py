@@ -1,0 +1,44 @@
+"""Exception classes raised by fastl2.
+
+Every error raised for bad user input derives from :class:`Fastl2Error` *and* from the
+standard exception a Python user would expect (``ValueError`` or ``TypeError``), so both
+``except fastl2.errors.Fastl2Error`` and ``except ValueError`` catch it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "Fastl2Error",
+    "InputValueError",
+    "InputTypeError",
+    "NotFittedError",
+    "TrainingDivergedError",
+    "ModelFileError",
+]
+
+
+class Fastl2Error(Exception):
+    """Base class of every exception fastl2 raises on purpose."""
+
+
+class InputValueError(Fastl2Error, ValueError):
+    """An argument has the right type but a bad value (shape, range, NaN, duplicates...)."""
+
+
+class InputTypeError(Fastl2Error, TypeError):
+    """An argument has a type fastl2 cannot use."""
+
+
+class NotFittedError(Fastl2Error, ValueError, AttributeError):
+    """A method that needs a fitted model was called before ``fit``.
+
+    Derives from ``ValueError`` and ``AttributeError`` like scikit-learn's ``NotFittedError``.
+    """
+
+
+class TrainingDivergedError(Fastl2Error, ArithmeticError):
+    """Training produced a non-finite loss; the model is left unfitted."""
+
+
+class ModelFileError(Fastl2Error, ValueError):
+    """A model file is missing, truncated, corrupted, of a foreign format or version."""

@@ -1,0 +1,136 @@
+"""Save and load fitted models as one ``.npz`` file, never with pickle.
+
+File contents: the model's arrays, plus ``__format__`` ("fastl2"), ``__format_version__``,
+``__class__`` (estimator name), ``__params__`` (JSON of the constructor parameters) and
+``__checksum__`` (SHA-256 over every array's name, dtype, shape and bytes). Loading uses
+``allow_pickle=False`` and verifies all of them, so a truncated, corrupted, foreign or newer
+file raises :class:`~fastl2.errors.ModelFileError` and never yields a partial model.
+
+Writing is atomic: a temporary file in the target's directory is written, flushed, fsynced
+and renamed over the target, so a failure mid-save leaves any previous file intact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import zipfile
+from typing import Any
+
+import numpy as np
+
+from .errors import ModelFileError
+
+FORMAT = "fastl2"
+FORMAT_VERSION = 1
+_META = ("__format__", "__format_version__", "__class__", "__params__", "__checksum__")
+
+
+def _registry() -> dict[str, type]:
+    from .models.biased_mf import BiasedMF
+
+    return {"BiasedMF": BiasedMF}
+
+
+def _checksum(arrays: dict[str, np.ndarray]) -> str:
+    h = hashlib.sha256()
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        h.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def _json_params(model: Any) -> str:
+    params = {}
+    for k, v in model.get_params(deep=False).items():
+        if isinstance(v, np.random.Generator):
+            v = None  # a Generator's state is not a parameter worth persisting
+        elif isinstance(v, type) or isinstance(v, np.dtype):
+            v = np.dtype(v).name
+        elif isinstance(v, tuple):
+            v = list(v)
+        elif isinstance(v, np.generic):
+            v = v.item()
+        params[k] = v
+    return json.dumps(params, sort_keys=True)
+
+
+def save_model(model: Any, path: Any) -> str:
+    """Write ``model`` to ``path`` atomically; ``.npz`` is appended when missing.
+
+    Returns
+    -------
+    str : the path written.
+    """
+    model._check_fitted()
+    path = os.fspath(path)
+    if not path.endswith(".npz"):
+        path += ".npz"
+    arrays = dict(model._state_arrays())
+    meta = {
+        "__format__": np.array(FORMAT),
+        "__format_version__": np.array(FORMAT_VERSION, dtype=np.int64),
+        "__class__": np.array(type(model).__name__),
+        "__params__": np.array(_json_params(model)),
+    }
+    payload = {**arrays, **meta}
+    payload["__checksum__"] = np.array(_checksum({**arrays, **meta}))
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".fastl2-", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    return path
+
+
+def load(path: Any) -> Any:
+    """Load a model saved by ``save`` (any fastl2 estimator).
+
+    Raises
+    ------
+    ModelFileError
+        Missing, truncated, corrupted, foreign, or written by a newer format version.
+    """
+    path = os.fspath(path)
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {name: npz[name] for name in npz.files}
+    except FileNotFoundError:
+        raise ModelFileError(f"path: expected an existing fastl2 model file, got {path!r} "
+                             "(no such file)") from None
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as exc:
+        raise ModelFileError(f"path: expected a fastl2 .npz model file, got {path!r} which "
+                             f"cannot be read as one ({type(exc).__name__}: {exc})") from None
+    missing = [m for m in _META if m not in arrays]
+    if missing or str(arrays.get("__format__", "")) != FORMAT:
+        raise ModelFileError(f"path: expected a fastl2 model file, got {path!r}, a .npz "
+                             f"without fastl2's markers (missing {missing})")
+    version = int(arrays["__format_version__"])
+    if version > FORMAT_VERSION:
+        raise ModelFileError(f"path: expected format version <= {FORMAT_VERSION}, got "
+                             f"version {version} in {path!r}: upgrade fastl2 to read it")
+    stored = str(arrays.pop("__checksum__"))
+    if _checksum(arrays) != stored:
+        raise ModelFileError(f"path: expected arrays matching the stored checksum, got a "
+                             f"mismatch in {path!r}: the file is corrupted")
+    cls_name = str(arrays["__class__"])
+    registry = _registry()
+    if cls_name not in registry:
+        raise ModelFileError(f"path: expected a model class among {sorted(registry)}, got "
+                             f"{cls_name!r} in {path!r}")
+    params = json.loads(str(arrays["__params__"]))
+    model = registry[cls_name](**params)
+    model._set_state_arrays({k: v for k, v in arrays.items() if k not in _META})
+    return model

@@ -1,0 +1,118 @@
+"""save/load: exact round trip, atomic writes, refusal of damaged or foreign files."""
+
+import os
+
+import numpy as np
+import pytest
+
+import fastl2
+from fastl2 import BiasedMF
+from fastl2.errors import ModelFileError, NotFittedError
+
+
+@pytest.fixture
+def fitted(planted):
+    u, i, r, *_ = planted
+    users = np.array([f"user-{x}" for x in u])
+    return BiasedMF(factors=3, iterations=4, random_state=0,
+                    regularization=(0.01, 0.02)).fit((users, i, r)), users, i
+
+
+def test_round_trip_is_exact(fitted, tmp_path):
+    model, users, items = fitted
+    path = model.save(tmp_path / "model")
+    assert path.endswith(".npz") and os.path.exists(path)
+    loaded = fastl2.load(path)
+    for attr in ("user_factors_", "item_factors_", "user_bias_", "item_bias_"):
+        a, b = getattr(model, attr), getattr(loaded, attr)
+        assert a.dtype == b.dtype and np.array_equal(a, b)
+    assert loaded.global_mean_ == model.global_mean_
+    assert loaded.user_map_ == model.user_map_ and loaded.item_map_ == model.item_map_
+    assert loaded.loss_history_ == model.loss_history_
+    assert loaded.get_params()["regularization"] in ([0.01, 0.02], (0.01, 0.02))
+    assert np.array_equal(loaded.predict(users[:50], items[:50]),
+                          model.predict(users[:50], items[:50]))
+    # no temporary files left behind
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.npz"]
+
+
+def test_file_is_loadable_without_pickle(fitted, tmp_path):
+    model, *_ = fitted
+    path = model.save(tmp_path / "m.npz")
+    with np.load(path, allow_pickle=False) as npz:
+        assert str(npz["__format__"]) == "fastl2"
+        assert "user_factors" in npz.files
+
+
+def test_failed_save_keeps_previous_file(fitted, tmp_path, monkeypatch):
+    model, *_ = fitted
+    path = tmp_path / "m.npz"
+    model.save(path)
+    before = path.read_bytes()
+
+    def exploding_savez(fh, **arrays):
+        fh.write(b"partial garbage")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(np, "savez", exploding_savez)
+    with pytest.raises(OSError, match="No space"):
+        model.save(path)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.npz"]
+
+
+def test_truncated_file_is_refused(fitted, tmp_path):
+    model, *_ = fitted
+    path = tmp_path / "m.npz"
+    model.save(path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ModelFileError, match="path: expected a fastl2 .npz"):
+        fastl2.load(path)
+
+
+def test_corrupted_array_fails_checksum(fitted, tmp_path):
+    model, *_ = fitted
+    path = tmp_path / "m.npz"
+    model.save(path)
+    with np.load(path, allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    arrays["user_factors"] = arrays["user_factors"] + 1.0
+    np.savez(path, **arrays)
+    with pytest.raises(ModelFileError, match="checksum"):
+        fastl2.load(path)
+
+
+def test_foreign_newer_and_missing_files(fitted, tmp_path):
+    model, *_ = fitted
+    foreign = tmp_path / "foreign.npz"
+    np.savez(foreign, a=np.arange(3))
+    with pytest.raises(ModelFileError, match="markers"):
+        fastl2.load(foreign)
+    text = tmp_path / "notes.npz"
+    text.write_text("hello")
+    with pytest.raises(ModelFileError, match="cannot be read"):
+        fastl2.load(text)
+    with pytest.raises(ModelFileError, match="no such file"):
+        fastl2.load(tmp_path / "absent.npz")
+    path = tmp_path / "m.npz"
+    model.save(path)
+    with np.load(path, allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    arrays["__format_version__"] = np.array(99)
+    np.savez(path, **arrays)
+    with pytest.raises(ModelFileError, match="version"):
+        fastl2.load(path)
+
+
+def test_object_arrays_are_never_unpickled(tmp_path):
+    path = tmp_path / "evil.npz"
+    np.savez(path, __format__=np.array("fastl2"), x=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(ModelFileError):
+        fastl2.load(path)
+
+
+def test_unfitted_model_cannot_be_saved(tmp_path):
+    with pytest.raises(NotFittedError):
+        BiasedMF().save(tmp_path / "m.npz")
+    assert not any(tmp_path.iterdir())
