@@ -42,7 +42,7 @@ MODE_COUNTS = 1
 MODE_BINARY = 2
 
 
-@numba.njit(cache=False, nogil=True)
+@numba.njit(cache=True, nogil=True)
 def _mix(z):  # pragma: no cover - compiled
     """SplitMix64 finalizer (a bijection of uint64 with good avalanche)."""
     z = (z ^ (z >> _S30)) * _M1
@@ -50,25 +50,25 @@ def _mix(z):  # pragma: no cover - compiled
     return z ^ (z >> _S31)
 
 
-@numba.njit(cache=False, nogil=True)
+@numba.njit(cache=True, nogil=True)
 def _next(st):  # pragma: no cover - compiled
     st[0] += _GOLDEN
     return _mix(st[0])
 
 
-@numba.njit(cache=False, nogil=True)
+@numba.njit(cache=True, nogil=True)
 def _uniform(st):  # pragma: no cover - compiled
     """Uniform double in (0, 1]."""
     return (np.float64(_next(st) >> _S11) + 1.0) * _INV53
 
 
-@numba.njit(cache=False, nogil=True)
+@numba.njit(cache=True, nogil=True)
 def _uniform0(st):  # pragma: no cover - compiled
     """Uniform double in [0, 1)."""
     return np.float64(_next(st) >> _S11) * _INV53
 
 
-@numba.njit(cache=False, nogil=True)
+@numba.njit(cache=True, nogil=True)
 def _normal(st):  # pragma: no cover - compiled
     """Standard normal (Box–Muller; one value per call, the twin is discarded)."""
     u1 = _uniform(st)
@@ -76,7 +76,7 @@ def _normal(st):  # pragma: no cover - compiled
     return np.sqrt(-2.0 * np.log(u1)) * np.cos(6.283185307179586 * u2)
 
 
-@numba.njit(cache=False, nogil=True)
+@numba.njit(cache=True, nogil=True)
 def _poisson(st, lam):  # pragma: no cover - compiled
     """Poisson(lam): exact (Knuth) below 30, rounded normal approximation above."""
     if lam < 30.0:
@@ -91,7 +91,7 @@ def _poisson(st, lam):  # pragma: no cover - compiled
     return max(x, 0.0)
 
 
-@numba.njit(cache=False, nogil=True)
+@numba.njit(cache=True, nogil=True)
 def _score(P, Q, bu, bi, mu, u, i):  # pragma: no cover - compiled
     s = mu + bu[u] + bi[i]
     for f in range(P.shape[1]):
@@ -99,13 +99,13 @@ def _score(P, Q, bu, bi, mu, u, i):  # pragma: no cover - compiled
     return s
 
 
-@numba.njit(cache=False, nogil=True)
+@numba.njit(cache=True, nogil=True)
 def _affinity(P, Q, bu, bi, mu, u, i, gain):  # pragma: no cover - compiled
     """Acceptance probability of an implicit interaction: logistic in the planted score."""
     return 1.0 / (1.0 + np.exp(-gain * (_score(P, Q, bu, bi, mu, u, i) - mu)))
 
 
-@numba.njit(cache=False, nogil=True)
+@numba.njit(cache=True, nogil=True)
 def _heapsort(a, lo, hi):  # pragma: no cover - compiled
     """Sort ``a[lo:hi]`` in place (own heapsort: compiles much faster than ``ndarray.sort``)."""
     n = hi - lo
@@ -129,7 +129,7 @@ def _heapsort(a, lo, hi):  # pragma: no cover - compiled
         _sift(a, lo, 0, end)
 
 
-@numba.njit(cache=False, nogil=True)
+@numba.njit(cache=True, nogil=True)
 def _sift(a, lo, root, n):  # pragma: no cover - compiled
     while True:
         child = 2 * root + 1
@@ -145,7 +145,7 @@ def _sift(a, lo, root, n):  # pragma: no cover - compiled
         root = child
 
 
-@numba.njit(cache=False, nogil=True)
+@numba.njit(cache=True, nogil=True)
 def _kth_smallest(v, k):  # pragma: no cover - compiled
     """The k-th smallest value of ``v`` (0-based); ``v`` is reordered (quickselect)."""
     lo = 0
@@ -183,7 +183,7 @@ def _kth_smallest(v, k):  # pragma: no cover - compiled
     return v[k]
 
 
-@numba.njit(cache=False, nogil=True)
+@numba.njit(cache=True, nogil=True)
 def fenwick_build(w):  # pragma: no cover - compiled
     """Fenwick (binary indexed) tree of int64 weights; ``tree[k]`` is 1-based."""
     n = w.shape[0]
@@ -196,7 +196,7 @@ def fenwick_build(w):  # pragma: no cover - compiled
     return tree
 
 
-@numba.njit(cache=False, nogil=True)
+@numba.njit(cache=True, nogil=True)
 def _fenwick_add(tree, i, delta):  # pragma: no cover - compiled
     n = tree.shape[0] - 1
     k = i + 1
@@ -205,7 +205,7 @@ def _fenwick_add(tree, i, delta):  # pragma: no cover - compiled
         k += k & -k
 
 
-@numba.njit(cache=False, nogil=True)
+@numba.njit(cache=True, nogil=True)
 def _fenwick_find(tree, x, top):  # pragma: no cover - compiled
     """Smallest 0-based ``i`` with ``sum(w[:i+1]) > x`` (0 <= x < total); ``top`` is the
     largest power of two <= n. Items of weight 0 are never returned."""
@@ -221,7 +221,7 @@ def _fenwick_find(tree, x, top):  # pragma: no cover - compiled
     return pos
 
 
-@numba.njit(cache=False, nogil=True)
+@numba.njit(cache=True, nogil=True)
 def _draw_tree(st, c, tree, w_int, total, top, out, lo, P, Q, bu, bi, mu, u, gain,
                affine):  # pragma: no cover - compiled
     """Successive sampling from the tree; the tree is restored before returning. False when
@@ -254,7 +254,7 @@ def _draw_tree(st, c, tree, w_int, total, top, out, lo, P, Q, bu, bi, mu, u, gai
     return True
 
 
-@numba.njit(cache=False, nogil=True)
+@numba.njit(cache=True, nogil=True)
 def _draw_keys(st, c, weight, keys, out, lo, P, Q, bu, bi, mu, u, gain,
                affine):  # pragma: no cover - compiled
     """Exponential keys: the c smallest E_i / w_i, written in item order."""
@@ -282,7 +282,7 @@ def _draw_keys(st, c, weight, keys, out, lo, P, Q, bu, bi, mu, u, gain,
         _heapsort(out, lo, lo + c)
 
 
-@numba.njit(cache=False, nogil=True)
+@numba.njit(cache=True, nogil=True)
 def sample_ratings(u_start, u_end, indptr, tree0, w_int, weight, P, Q, bu, bi, mu, noise,
                    lo_val, hi_val, rounded, mode, gain, seed, out_items,
                    out_values):  # pragma: no cover
