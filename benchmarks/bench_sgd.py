@@ -62,7 +62,7 @@ def ml1m_accuracy(numpy_epochs: int) -> None:
     mu = float(vals.mean())
     t = time.perf_counter()
     for _ in range(numpy_epochs):
-        minibatch_sgd_epoch(users, items, vals, P, Q, bu, bi, mu, 0.01, 0.06, 0.06, 0.02, 0.02,
+        minibatch_sgd_epoch(users, items, vals, P, Q, bu, bi, mu, 0.01, 0.08, 0.08, 0.02, 0.02,
                             rng, batch_size=256)
     np_s = time.perf_counter() - t
     ui, ii = train.user_map.to_index(tu), train.item_map.to_index(ti)

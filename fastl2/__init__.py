@@ -1,15 +1,17 @@
 """fastl2: fast, trustworthy L2-regularized matrix factorization for recommender systems.
 
-Public names: :class:`Interactions` (data), :class:`BiasedMF` (explicit MF), :func:`load`
+Public names: :class:`Interactions` (data), :class:`BiasedMF` (explicit MF, SGD or ALS),
+:class:`ImplicitALS` / :class:`AlternatingLeastSquares` (implicit feedback), :func:`load`
 (persistence), and the modules :mod:`fastl2.datasets`, :mod:`fastl2.evaluation`,
 :mod:`fastl2.errors`. Nothing here changes global state (thread counts are set per call).
 """
 
 from . import errors
 from .interactions import Interactions
-from .models import BiasedMF
+from .models import AlternatingLeastSquares, BiasedMF, ImplicitALS
 from .persistence import load
 
 __version__ = "0.1.0"
 
-__all__ = ["BiasedMF", "Interactions", "errors", "load", "__version__"]
+__all__ = ["AlternatingLeastSquares", "BiasedMF", "ImplicitALS", "Interactions", "errors", "load",
+           "__version__"]

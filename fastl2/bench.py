@@ -143,7 +143,7 @@ def bench_sgd(data, *, factors: int = 64, dtype: Any = np.float32, threads=(1, 2
         times = []
         for _ in range(numpy_epochs):
             t1 = time.perf_counter()
-            minibatch_sgd_epoch(users, items, ratings, P, Q, bu, bi, mu, 0.01, 0.06, 0.06, 0.02,
+            minibatch_sgd_epoch(users, items, ratings, P, Q, bu, bi, mu, 0.01, 0.08, 0.08, 0.02,
                                 0.02, rng, batch_size=numpy_batch)
             times.append(time.perf_counter() - t1)
         med = statistics.median(times)

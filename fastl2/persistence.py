@@ -30,8 +30,9 @@ _META = ("__format__", "__format_version__", "__class__", "__params__", "__check
 
 def _registry() -> dict[str, type]:
     from .models.biased_mf import BiasedMF
+    from .models.implicit_als import ImplicitALS
 
-    return {"BiasedMF": BiasedMF}
+    return {"BiasedMF": BiasedMF, "ImplicitALS": ImplicitALS}
 
 
 def _checksum(arrays: dict[str, np.ndarray]) -> str:
@@ -131,6 +132,8 @@ def load(path: Any) -> Any:
         raise ModelFileError(f"path: expected a model class among {sorted(registry)}, got "
                              f"{cls_name!r} in {path!r}")
     params = json.loads(str(arrays["__params__"]))
+    if isinstance(params.get("dtype"), str):
+        params["dtype"] = np.dtype(params["dtype"]).type  # as given to the constructor
     model = registry[cls_name](**params)
     model._set_state_arrays({k: v for k, v in arrays.items() if k not in _META})
     return model

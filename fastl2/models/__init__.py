@@ -1,5 +1,6 @@
 """Estimators: the public façade over the kernels (validation, dtypes, threads, id maps)."""
 
 from .biased_mf import BiasedMF
+from .implicit_als import AlternatingLeastSquares, ImplicitALS
 
-__all__ = ["BiasedMF"]
+__all__ = ["AlternatingLeastSquares", "BiasedMF", "ImplicitALS"]

@@ -9,7 +9,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._validation import Detail, fail
-from ..errors import NotFittedError
+from ..errors import InputTypeError, InputValueError, NotFittedError
 from ..interactions import Interactions
 
 
@@ -69,6 +69,19 @@ class Estimator:
                 changed.append(f"{k}={v!r}")
         return f"{type(self).__name__}({', '.join(changed)})"
 
+    @classmethod
+    def load(cls, path: Any) -> "Estimator":
+        """Load a saved model of this class (``implicit``-style ``Model.load(path)``); see
+        :func:`fastl2.load`. Raises ModelFileError when the file holds another class."""
+        from ..errors import ModelFileError
+        from ..persistence import load
+
+        model = load(path)
+        if not isinstance(model, cls):
+            raise ModelFileError(f"path: expected a saved {cls.__name__}, got a "
+                                 f"{type(model).__name__} in {path!r}")
+        return model
+
     # ------------------------------------------------------------------ fitted state
     def _is_fitted(self) -> bool:
         return all(hasattr(self, a) for a in self._fitted_attributes)
@@ -97,13 +110,18 @@ def as_interactions(X: Any, dtype: np.dtype, name: str = "X") -> Interactions:
             X = Interactions(X.matrix.astype(dtype), X.user_map, X.item_map, X.timestamps,
                              X.rating_scale)
         return X
-    if sp.issparse(X):
-        return Interactions.from_sparse(X, dtype=dtype)
-    if isinstance(X, tuple):
-        if len(X) != 3:
-            fail(name, "a (users, items, values) tuple of three arrays",
-                 Detail(f"a tuple of {len(X)} elements"))
-        return Interactions.from_arrays(X[0], X[1], X[2], dtype=dtype)
+    try:
+        if sp.issparse(X):
+            return Interactions.from_sparse(X, dtype=dtype)
+        if isinstance(X, tuple):
+            if len(X) != 3:
+                fail(name, "a (users, items, values) tuple of three arrays",
+                     Detail(f"a tuple of {len(X)} elements"))
+            return Interactions.from_arrays(X[0], X[1], X[2], dtype=dtype)
+    except (InputValueError, InputTypeError) as exc:
+        if str(exc).startswith(f"{name}:"):
+            raise
+        raise type(exc)(f"{name}: {exc}") from None
     fail(name, "an Interactions, a scipy.sparse user×item matrix or a (users, items, values) "
          "tuple", X, type_error=True)
     raise AssertionError  # unreachable

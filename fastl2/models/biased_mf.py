@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import _blocking
+from .. import _als, _blocking
 from .._idmap import IdMap
 from .._threads import thread_limit
 from .._validation import (Detail, check_choice, check_dtype, check_float, check_int,
@@ -38,7 +38,7 @@ class BiasedMF(Estimator):
     ----------
     factors : int, default 64
         Number of latent factors k.
-    regularization : float or (float, float), default 0.06
+    regularization : float or (float, float), default 0.08
         L2 strength on the factors: one value, or a (user, item) pair.
     bias_regularization : float or (float, float), default 0.02
         L2 strength on the biases: one value, or a (user, item) pair.
@@ -57,8 +57,18 @@ class BiasedMF(Estimator):
     patience : int, default 3
         With ``validation`` data given to :meth:`fit`: stop after this many epochs without a
         better validation RMSE, and keep the best epoch's parameters.
-    solver : {"sgd"}, default "sgd"
-        Training algorithm ("als" comes with the ALS issue).
+    solver : {"sgd", "als"}, default "sgd"
+        ``"sgd"``: block-stratified parallel SGD (``learning_rate``, ``learning_rate_schedule``,
+        ``n_blocks`` apply). ``"als"``: alternating exact least squares per row — each
+        iteration solves every user's (p_u, b_u) against the fixed items, then every item's
+        (q_i, b_i), by a (k+1)×(k+1) Cholesky with the bias as an augmented constant column
+        (biases learned exactly, jointly with the factors). Same model and loss, so switching
+        solvers is one argument.
+    weighted_regularization : bool, default True
+        ALS only. True: weighted-λ (ALS-WR, Zhou et al. 2008) — row u's L2 strength is λ·n_u
+        (n_u = its rating count), for factors and bias alike. That is exactly the loss SGD
+        minimizes, since SGD applies λ once per rating, so the same ``regularization`` suits
+        both solvers. False: a constant λ per row.
     num_threads : int, default 0
         Numba threads; 0 means all cores (as in ``implicit``).
     random_state : int, numpy.random.Generator or None
@@ -88,12 +98,12 @@ class BiasedMF(Estimator):
     _fitted_attributes = ("user_factors_", "item_factors_", "user_bias_", "item_bias_",
                           "global_mean_", "user_map_", "item_map_")
 
-    def __init__(self, factors: int = 64, regularization: Any = 0.06,
+    def __init__(self, factors: int = 64, regularization: Any = 0.08,
                  bias_regularization: Any = 0.02, iterations: int = 40,
                  learning_rate: float = 0.01, learning_rate_schedule: str = "constant",
                  init_std: float = 0.05, n_blocks: int = 8, patience: int = 3,
-                 solver: str = "sgd", num_threads: int = 0, random_state: Any = None,
-                 dtype: Any = np.float32):
+                 solver: str = "sgd", weighted_regularization: bool = True,
+                 num_threads: int = 0, random_state: Any = None, dtype: Any = np.float32):
         self.factors = factors
         self.regularization = regularization
         self.bias_regularization = bias_regularization
@@ -104,6 +114,7 @@ class BiasedMF(Estimator):
         self.n_blocks = n_blocks
         self.patience = patience
         self.solver = solver
+        self.weighted_regularization = weighted_regularization
         self.num_threads = num_threads
         self.random_state = random_state
         self.dtype = dtype
@@ -121,7 +132,9 @@ class BiasedMF(Estimator):
             init_std=check_float("init_std", self.init_std, minimum=0.0),
             n_blocks=check_int("n_blocks", self.n_blocks, minimum=1),
             patience=check_int("patience", self.patience, minimum=1),
-            solver=check_choice("solver", self.solver, ("sgd",)),
+            solver=check_choice("solver", self.solver, ("sgd", "als")),
+            weighted=check_choice("weighted_regularization", self.weighted_regularization,
+                                  (True, False)),
             num_threads=check_int("num_threads", self.num_threads, minimum=0),
             dtype=check_dtype("dtype", self.dtype),
         )
@@ -160,96 +173,92 @@ class BiasedMF(Estimator):
         self._clear_fitted()
         val = None if validation is None else self._validation_arrays(validation, data)
 
-        k, B = prm["factors"], prm["n_blocks"]
-        grid = _blocking.build_grid(data.matrix, B, values_dtype=dt)
-        row_grid = np.empty_like(grid.row_perm)
-        row_grid[grid.row_perm] = np.arange(grid.row_perm.size)
-        col_grid = np.empty_like(grid.col_perm)
-        col_grid[grid.col_perm] = np.arange(grid.col_perm.size)
-
-        n_users, n_items = data.shape
-        # factors live in grid order while training (contiguous groups)
-        P = rng.standard_normal((n_users, k), dtype=dt)
-        P *= dt.type(prm["init_std"])
-        Q = rng.standard_normal((n_items, k), dtype=dt)
-        Q *= dt.type(prm["init_std"])
-        bu = np.zeros(n_users, dtype=dt)
-        bi = np.zeros(n_items, dtype=dt)
-        Gp = np.ones(n_users, dtype=dt)
-        Gq = np.ones(n_items, dtype=dt)
         mu = float(np.mean(data.matrix.data, dtype=np.float64))
-        block_sse = np.zeros(B * B, dtype=np.float64)
-        s = dt.type
-        args = (s(mu), s(prm["lr"]), s(prm["reg"][0]), s(prm["reg"][1]),
-                s(prm["bias_reg"][0]), s(prm["bias_reg"][1]), prm["schedule"] == "adagrad",
-                s(1.0 / (k + 1)))
-
-        loss_history: list[float] = []
-        val_history: list[float] = []
-        best = None
-        best_epoch, since_best = -1, 0
-        start = time.perf_counter()
+        monitor = _Monitor(prm, val, show_progress, callback)
         with thread_limit(prm["num_threads"]) as n_threads:
-            for epoch in range(prm["iterations"]):
-                strata = _blocking.epoch_schedule(rng, B)
-                work_ptr, work_blocks = _blocking.assign_workers(strata, grid.block_nnz,
-                                                                 n_threads)
-                sgd_kernels.sgd_epoch(grid.ptr, grid.items, grid.values, grid.row_start, B,
-                                      work_ptr, work_blocks, P, Q, bu, bi, Gp, Gq, *args,
-                                      block_sse)
-                loss = float(np.sqrt(block_sse.sum() / data.nnz))
-                if not np.isfinite(loss) or not (np.isfinite(bu).all() and
-                                                 np.isfinite(bi).all()):
-                    raise TrainingDivergedError(
-                        f"learning_rate: training diverged at epoch {epoch + 1} (loss "
-                        f"{loss}); expected a smaller step, got learning_rate="
-                        f"{prm['lr']!r}: try {prm['lr'] / 10:g} or "
-                        "learning_rate_schedule='adagrad'. The model was left unfitted.")
-                loss_history.append(loss)
-                elapsed = time.perf_counter() - start
-                msg = f"epoch {epoch + 1}/{prm['iterations']}  train RMSE {loss:.4f}"
-                if val is not None:
-                    vu, vi, vr = val
-                    v_rmse = float(np.sqrt(np.mean(
-                        (_predict_rows(P, Q, bu, bi, mu, row_grid[vu], col_grid[vi]) - vr)
-                        ** 2)))
-                    val_history.append(v_rmse)
-                    msg += f"  validation RMSE {v_rmse:.4f}"
-                    if best is None or v_rmse < val_history[best_epoch]:
-                        best = (P.copy(), Q.copy(), bu.copy(), bi.copy())
-                        best_epoch, since_best = epoch, 0
-                    else:
-                        since_best += 1
-                if show_progress:
-                    print(f"{msg}  {elapsed:.2f}s", file=sys.stderr)
-                if callback is not None:
-                    callback(epoch, elapsed, loss)
-                if val is not None and since_best >= prm["patience"]:
-                    break
-        if best is not None:
-            P, Q, bu, bi = best
-        else:
-            best_epoch = len(loss_history) - 1
-        for name, arr in (("user_factors_", P), ("item_factors_", Q)):
+            if prm["solver"] == "sgd":
+                P, Q, bu, bi = self._run_sgd(data, prm, rng, mu, n_threads, monitor)
+            else:
+                P, Q, bu, bi = self._run_als(data, prm, rng, mu, n_threads, monitor)
+        for name, arr in (("user_factors_", P), ("item_factors_", Q), ("user_bias_", bu),
+                          ("item_bias_", bi)):
             if not np.isfinite(arr).all():
                 raise TrainingDivergedError(
                     f"learning_rate: training produced non-finite {name}; expected a smaller "
-                    f"step, got learning_rate={prm['lr']!r}. The model was left unfitted.")
-        self.user_factors_ = _ungrid(P, grid.row_perm)
-        self.item_factors_ = _ungrid(Q, grid.col_perm)
-        self.user_bias_ = _ungrid(bu, grid.row_perm)
-        self.item_bias_ = _ungrid(bi, grid.col_perm)
+                    f"step, got learning_rate={prm['lr']!r} (solver={prm['solver']!r}). The "
+                    "model was left unfitted.")
+        self.user_factors_, self.item_factors_ = P, Q
+        self.user_bias_, self.item_bias_ = bu, bi
         self.global_mean_ = mu
         self.user_map_ = data.user_map
         self.item_map_ = data.item_map
         vals = data.matrix.data
         self.rating_range_ = (data.rating_scale if data.rating_scale is not None
                               else (float(vals.min()), float(vals.max())))
-        self.loss_history_ = loss_history
-        self.validation_history_ = val_history
-        self.n_iter_ = len(loss_history)
-        self.best_iteration_ = best_epoch
+        self.loss_history_ = monitor.losses
+        self.validation_history_ = monitor.val_history
+        self.n_iter_ = len(monitor.losses)
+        self.best_iteration_ = monitor.best_epoch
         return self
+
+    def _run_sgd(self, data: Interactions, prm: dict[str, Any], rng: np.random.Generator,
+                 mu: float, n_threads: int, monitor: "_Monitor"):
+        dt, k, B = prm["dtype"], prm["factors"], prm["n_blocks"]
+        grid = _blocking.build_grid(data.matrix, B, values_dtype=dt)
+        row_grid = np.empty_like(grid.row_perm)
+        row_grid[grid.row_perm] = np.arange(grid.row_perm.size)
+        col_grid = np.empty_like(grid.col_perm)
+        col_grid[grid.col_perm] = np.arange(grid.col_perm.size)
+        n_users, n_items = data.shape
+        # factors live in grid order while training (contiguous groups)
+        P, Q = _init_factors(rng, n_users, n_items, k, prm["init_std"], dt)
+        bu = np.zeros(n_users, dtype=dt)
+        bi = np.zeros(n_items, dtype=dt)
+        Gp = np.ones(n_users, dtype=dt)
+        Gq = np.ones(n_items, dtype=dt)
+        block_sse = np.zeros(B * B, dtype=np.float64)
+        s = dt.type
+        args = (s(mu), s(prm["lr"]), s(prm["reg"][0]), s(prm["reg"][1]),
+                s(prm["bias_reg"][0]), s(prm["bias_reg"][1]), prm["schedule"] == "adagrad",
+                s(1.0 / (k + 1)))
+        for epoch in range(prm["iterations"]):
+            strata = _blocking.epoch_schedule(rng, B)
+            work_ptr, work_blocks = _blocking.assign_workers(strata, grid.block_nnz, n_threads)
+            sgd_kernels.sgd_epoch(grid.ptr, grid.items, grid.values, grid.row_start, B,
+                                  work_ptr, work_blocks, P, Q, bu, bi, Gp, Gq, *args, block_sse)
+            loss = float(np.sqrt(block_sse.sum() / data.nnz))
+            if not np.isfinite(loss) or not (np.isfinite(bu).all() and np.isfinite(bi).all()):
+                raise TrainingDivergedError(
+                    f"learning_rate: training diverged at epoch {epoch + 1} (loss "
+                    f"{loss}); expected a smaller step, got learning_rate="
+                    f"{prm['lr']!r}: try {prm['lr'] / 10:g} or "
+                    "learning_rate_schedule='adagrad'. The model was left unfitted.")
+            if monitor.after_epoch(epoch, loss, lambda u, i: _predict_rows(
+                    P, Q, bu, bi, mu, row_grid[u], col_grid[i]), (P, Q, bu, bi)):
+                break
+        P, Q, bu, bi = monitor.result((P, Q, bu, bi))
+        return (_ungrid(P, grid.row_perm), _ungrid(Q, grid.col_perm),
+                _ungrid(bu, grid.row_perm), _ungrid(bi, grid.col_perm))
+
+    def _run_als(self, data: Interactions, prm: dict[str, Any], rng: np.random.Generator,
+                 mu: float, n_threads: int, monitor: "_Monitor"):
+        dt, k = prm["dtype"], prm["factors"]
+        users, items = _als.both_sides(data.matrix, data.matrix.data.astype(dt, copy=False))
+        n_users, n_items = data.shape
+        P, Q = _init_factors(rng, n_users, n_items, k, prm["init_std"], dt)
+        bu = np.zeros(n_users, dtype=dt)
+        bi = np.zeros(n_items, dtype=dt)
+        sweeps = _als.ExplicitSweeps(users, items, k, prm["reg"], prm["bias_reg"],
+                                     prm["weighted"], mu, n_threads, dt)
+        for epoch in range(prm["iterations"]):
+            loss = sweeps.iteration(P, bu, Q, bi)
+            if monitor.after_epoch(epoch, loss, lambda u, i: _predict_rows(
+                    P, Q, bu, bi, mu, u, i), (P, Q, bu, bi)):
+                break
+        _als.warn_fallbacks(sweeps.n_fallback, dt)
+        self.n_regularized_rows_ = sweeps.n_fallback
+        return monitor.result((P, Q, bu, bi))
+
 
     def _validation_arrays(self, validation: Any, data: Interactions):
         if isinstance(validation, Interactions):
@@ -328,6 +337,58 @@ class BiasedMF(Estimator):
         self.validation_history_ = arrays["validation_history"].tolist()
         self.n_iter_ = len(self.loss_history_)
         self.best_iteration_ = int(arrays["best_iteration"])
+
+
+class _Monitor:
+    """Per-epoch bookkeeping shared by both solvers: loss and validation histories, early
+    stopping with ``patience`` (keeping the best epoch's parameters), progress, callback."""
+
+    def __init__(self, prm: dict[str, Any], val, show_progress: bool,
+                 callback: Callable[[int, float, float], Any] | None):
+        self.prm, self.val = prm, val
+        self.show_progress, self.callback = show_progress, callback
+        self.losses: list[float] = []
+        self.val_history: list[float] = []
+        self.best = None
+        self.best_epoch = -1
+        self.since_best = 0
+        self.start = time.perf_counter()
+
+    def after_epoch(self, epoch: int, loss: float, predict_val, params: tuple) -> bool:
+        """Record an epoch; True when training should stop early."""
+        self.losses.append(loss)
+        elapsed = time.perf_counter() - self.start
+        msg = f"epoch {epoch + 1}/{self.prm['iterations']}  train RMSE {loss:.4f}"
+        if self.val is not None:
+            vu, vi, vr = self.val
+            v_rmse = float(np.sqrt(np.mean((predict_val(vu, vi) - vr) ** 2)))
+            self.val_history.append(v_rmse)
+            msg += f"  validation RMSE {v_rmse:.4f}"
+            if self.best is None or v_rmse < self.val_history[self.best_epoch]:
+                self.best = tuple(a.copy() for a in params)
+                self.best_epoch, self.since_best = epoch, 0
+            else:
+                self.since_best += 1
+        if self.show_progress:
+            print(f"{msg}  {elapsed:.2f}s", file=sys.stderr)
+        if self.callback is not None:
+            self.callback(epoch, elapsed, loss)
+        return self.val is not None and self.since_best >= self.prm["patience"]
+
+    def result(self, params: tuple) -> tuple:
+        """The best epoch's parameters with validation data, else the last ones."""
+        if self.best is not None:
+            return self.best
+        self.best_epoch = len(self.losses) - 1
+        return params
+
+
+def _init_factors(rng: np.random.Generator, n_users: int, n_items: int, k: int, std: float,
+                  dt: np.dtype) -> tuple[np.ndarray, np.ndarray]:
+    """Gaussian start, drawn in float64 so both dtypes start from the same point."""
+    P = (rng.standard_normal((n_users, k)) * std).astype(dt)
+    Q = (rng.standard_normal((n_items, k)) * std).astype(dt)
+    return P, Q
 
 
 def _ungrid(arr: np.ndarray, perm: np.ndarray) -> np.ndarray:

@@ -1,0 +1,174 @@
+"""Driving the ALS kernels: row chunks balanced by cost, both orientations of the data, and the
+per-half-sweep calls shared by ``BiasedMF(solver="als")`` and ``ImplicitALS``.
+
+The façade validates and converts; this module only arranges arrays for
+:mod:`fastl2._kernels.als` (or, with ``reference=True``, its NumPy twin).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from ._kernels import als as als_kernels
+
+# Chunks per thread: enough for balance, few enough that per-chunk scratch is negligible.
+_CHUNKS_PER_THREAD = 16
+# Fixed number of partial Gram matrices (never the thread count: YᵀY must not depend on it).
+_GRAM_CHUNKS = 64
+
+
+def row_chunks(indptr: np.ndarray, work_per_entry: int, fixed_per_row: int,
+               n_threads: int) -> np.ndarray:
+    """Contiguous row ranges of nearly equal cost (cost of a row = its entries ×
+    ``work_per_entry`` + ``fixed_per_row``), ``_CHUNKS_PER_THREAD`` per thread.
+
+    Only the speed depends on this split: every row is computed the same way in any chunk.
+    """
+    n_rows = indptr.size - 1
+    n_chunks = max(1, min(n_rows, _CHUNKS_PER_THREAD * n_threads))
+    cost = np.diff(indptr).astype(np.float64) * work_per_entry + fixed_per_row
+    total = np.cumsum(cost)
+    if n_rows == 0:
+        return np.zeros(1, dtype=np.int64)
+    cuts = np.searchsorted(total, total[-1] * np.arange(1, n_chunks) / n_chunks, side="right")
+    return np.unique(np.concatenate(([0], cuts, [n_rows]))).astype(np.int64)
+
+
+@dataclass
+class Side:
+    """One orientation of the data: CSR rows of this side, the values the kernels read."""
+
+    indptr: np.ndarray
+    indices: np.ndarray
+    values: np.ndarray
+
+    @property
+    def n_rows(self) -> int:
+        return self.indptr.size - 1
+
+
+def both_sides(matrix: sp.csr_matrix, values: np.ndarray) -> tuple[Side, Side]:
+    """(users, items) views of a canonical CSR matrix with per-entry ``values``; the item side
+    is the transposed copy (CSC of the same entries), built once per fit."""
+    users = Side(matrix.indptr.astype(np.int64, copy=False), matrix.indices, values)
+    t = sp.csr_matrix((values, matrix.indices, matrix.indptr), shape=matrix.shape).T.tocsr()
+    t.sort_indices()
+    items = Side(t.indptr.astype(np.int64, copy=False), t.indices.astype(matrix.indices.dtype),
+                 t.data)
+    return users, items
+
+
+def kernels(reference: bool):
+    if reference:
+        from ._reference import als as ref
+
+        return ref
+    return als_kernels
+
+
+def warn_fallbacks(n: int, dtype: np.dtype) -> None:
+    if n:
+        warnings.warn(
+            f"regularization: {n} row systems were not numerically positive definite (this "
+            "happens with regularization=0 and rows with fewer entries than factors); they "
+            f"were solved with a small ridge added ({fallback_eps(dtype):g} × mean diagonal). "
+            "Use regularization > 0 to avoid it.", RuntimeWarning, stacklevel=3)
+
+
+def fallback_eps(dtype: np.dtype) -> float:
+    return 1e-4 if np.dtype(dtype) == np.float32 else 1e-8
+
+
+class ImplicitSweeps:
+    """Half-sweeps of implicit ALS on fixed data (confidence values already signed)."""
+
+    def __init__(self, users: Side, items: Side, factors: int, regularization: float,
+                 use_cg: bool, cg_steps: int, n_threads: int, dtype: np.dtype,
+                 reference: bool = False):
+        self.users, self.items = users, items
+        self.k = factors
+        self.dtype = np.dtype(dtype)
+        self.reg = self.dtype.type(regularization)
+        self.use_cg, self.cg_steps = use_cg, cg_steps
+        self.K = kernels(reference)
+        k = factors
+        # multiply-adds: per entry and per row (CG: one pass per step; Cholesky: Gram, factor)
+        work = 2 * k * (cg_steps + 1) if use_cg else k * k // 2
+        fixed = k * k * (cg_steps + 1) if use_cg else k * k * k // 6 + k * k
+        self.user_chunks = row_chunks(users.indptr, work, fixed, n_threads)
+        self.item_chunks = row_chunks(items.indptr, work, fixed, n_threads)
+        self.n_fallback = 0
+
+    def gram(self, Y: np.ndarray) -> np.ndarray:
+        return self.K.gram(Y, _GRAM_CHUNKS)
+
+    def half(self, side: Side, chunks: np.ndarray, X: np.ndarray, Y: np.ndarray) -> None:
+        """Recompute every row of X from Y; YᵀY + λI formed once here (the fused L2 term)."""
+        G = self.gram(Y)
+        G[np.diag_indices_from(G)] += self.reg
+        if self.use_cg:
+            self.K.implicit_cg_half(side.indptr, side.indices, side.values, Y, G,
+                                    self.cg_steps, chunks, X)
+        else:
+            nf = np.zeros(chunks.size - 1, dtype=np.int64)
+            self.K.implicit_cholesky_half(side.indptr, side.indices, side.values, Y, G,
+                                          self.dtype.type(fallback_eps(self.dtype)), chunks,
+                                          X, nf)
+            self.n_fallback += int(nf.sum())
+
+    def iteration(self, X: np.ndarray, Y: np.ndarray) -> None:
+        self.half(self.users, self.user_chunks, X, Y)
+        self.half(self.items, self.item_chunks, Y, X)
+
+    def loss(self, X: np.ndarray, Y: np.ndarray) -> float:
+        """Objective Σ c (p − x·y)² + λ(‖X‖² + ‖Y‖²), divided (like ``implicit``) by
+        Σ_observed c + the number of unobserved pairs."""
+        out = np.empty(self.users.n_rows, dtype=np.float64)
+        self.K.implicit_loss_rows(self.users.indptr, self.users.indices, self.users.values, X,
+                                  Y, self.gram(Y), self.user_chunks, out)
+        reg = float(self.reg) * (float(np.sum(X.astype(np.float64) ** 2))
+                                 + float(np.sum(Y.astype(np.float64) ** 2)))
+        vals = self.users.values
+        n_pairs = self.users.n_rows * self.items.n_rows
+        norm = float(np.sum(np.abs(vals), dtype=np.float64)) + n_pairs - vals.size
+        return (float(np.sum(out)) + reg) / max(norm, 1.0)
+
+
+class ExplicitSweeps:
+    """Half-sweeps of explicit biased ALS (ALS-WR or constant λ)."""
+
+    def __init__(self, users: Side, items: Side, factors: int, reg: tuple[float, float],
+                 bias_reg: tuple[float, float], weighted: bool, mu: float, n_threads: int,
+                 dtype: np.dtype, reference: bool = False):
+        self.users, self.items = users, items
+        self.dtype = np.dtype(dtype)
+        s = self.dtype.type
+        self.reg, self.bias_reg = (s(reg[0]), s(reg[1])), (s(bias_reg[0]), s(bias_reg[1]))
+        self.weighted, self.mu = weighted, s(mu)
+        self.K = kernels(reference)
+        m = factors + 1
+        self.user_chunks = row_chunks(users.indptr, m * m // 2, m * m * m // 6, n_threads)
+        self.item_chunks = row_chunks(items.indptr, m * m // 2, m * m * m // 6, n_threads)
+        self.n_fallback = 0
+        self.row_sse = np.zeros(max(users.n_rows, items.n_rows), dtype=np.float64)
+
+    def half(self, side: Side, chunks, X, bx, Y, by, reg, bias_reg) -> float:
+        sse = self.row_sse[:side.n_rows]
+        nf = np.zeros(chunks.size - 1, dtype=np.int64)
+        self.K.explicit_als_half(side.indptr, side.indices, side.values, self.mu, Y, by, reg,
+                                 bias_reg, self.weighted,
+                                 self.dtype.type(fallback_eps(self.dtype)), chunks, X, bx, sse,
+                                 nf)
+        self.n_fallback += int(nf.sum())
+        return float(np.sum(sse))
+
+    def iteration(self, P, bu, Q, bi) -> float:
+        """Users then items; returns the training RMSE after the item half."""
+        self.half(self.users, self.user_chunks, P, bu, Q, bi, self.reg[0], self.bias_reg[0])
+        sse = self.half(self.items, self.item_chunks, Q, bi, P, bu, self.reg[1],
+                        self.bias_reg[1])
+        return float(np.sqrt(sse / max(self.users.values.size, 1)))
