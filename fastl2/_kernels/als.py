@@ -30,53 +30,44 @@ import numba
 import numpy as np
 
 from ._flags import CACHE, FASTMATH
-from .linalg import cholesky_solve, syr1, syr4
+from .linalg import cholesky_solve, gram_panel, matvec_panel
 
 _PAD = 64  # elements between scratch vectors (see implicit_cg_half)
+_PANEL = 256  # ratings per Gram panel: kp × 256 values stay in L2
 _GATHER = 2048  # rows of y_i a CG row keeps in its own buffer (512 KiB at k = 64, float32)
 
 
 # ---------------------------------------------------------------------------- explicit
 @numba.njit(fastmath=FASTMATH, nogil=True, inline="always")
-def _explicit_assemble(A, rhs, lo, hi, idx, vals, mu, Q, bi, lam, lam_b,
+def _explicit_assemble(A, rhs, T, tv, lo, hi, idx, vals, mu, Q, bi, lam, lam_b,
                        k):  # pragma: no cover - compiled
+    """A = diag(λ, …, λ, λ_b) + Σ z zᵀ and rhs = Σ t z with z = (q_i, 1), panel by panel."""
     m = k + 1
+    kp = T.shape[0]
     zero = mu - mu
     one = Q.dtype.type(1)
-    for a in range(m):
+    for a in range(kp):  # padding rows a >= m: identity, zero right-hand side
         rhs[a] = zero
-        for b in range(m):
+        for b in range(kp):
             A[a, b] = zero
-    for a in range(k):
-        A[a, a] = lam
-    A[k, k] = lam_b + (hi - lo)
-    j = lo
-    while j + 4 <= hi:
-        q0 = Q[idx[j]]
-        q1 = Q[idx[j + 1]]
-        q2 = Q[idx[j + 2]]
-        q3 = Q[idx[j + 3]]
-        t0 = vals[j] - mu - bi[idx[j]]
-        t1 = vals[j + 1] - mu - bi[idx[j + 1]]
-        t2 = vals[j + 2] - mu - bi[idx[j + 2]]
-        t3 = vals[j + 3] - mu - bi[idx[j + 3]]
-        syr4(A, q0, q1, q2, q3, one, one, one, one, k)
-        for a in range(k):
-            A[k, a] += q0[a] + q1[a] + q2[a] + q3[a]
-            rhs[a] += t0 * q0[a] + t1 * q1[a] + t2 * q2[a] + t3 * q3[a]
-        rhs[k] += t0 + t1 + t2 + t3
-        j += 4
-    while j < hi:
-        q0 = Q[idx[j]]
-        t0 = vals[j] - mu - bi[idx[j]]
-        syr1(A, q0, one, k)
-        for a in range(k):
-            A[k, a] += q0[a]
-            rhs[a] += t0 * q0[a]
-        rhs[k] += t0
-        j += 1
-    for a in range(k):  # the bias column was summed along row k (contiguous); mirror it
-        A[a, k] = A[k, a]
+        A[a, a] = lam if a < k else one
+    A[k, k] = lam_b
+    for p0 in range(lo, hi, _PANEL):
+        n = min(_PANEL, hi - p0)
+        npad = ((n + 15) >> 4) << 4
+        for jj in range(n):
+            i = idx[p0 + jj]
+            q = Q[i]
+            for a in range(k):
+                T[a, jj] = q[a]
+            T[k, jj] = one
+            tv[jj] = vals[p0 + jj] - mu - bi[i]
+        for jj in range(n, npad):
+            for a in range(m):
+                T[a, jj] = zero
+            tv[jj] = zero
+        gram_panel(A, T, T, npad, kp)
+        matvec_panel(rhs, T, tv, npad, m)
 
 
 @numba.njit(parallel=True, fastmath=FASTMATH, nogil=True, cache=CACHE)
@@ -89,8 +80,11 @@ def explicit_als_half(ptr, idx, vals, mu, Q, bi, reg, reg_b, weighted, fallback_
     zero = mu - mu
     n_chunks = chunk_ptr.shape[0] - 1
     for c in numba.prange(n_chunks):
-        A = np.empty((m + 1, m), dtype=Q.dtype)  # spare row for cholesky_solve
-        rhs = np.empty(m, dtype=Q.dtype)
+        kp = ((m + 3) >> 2) << 2
+        A = np.zeros((kp, kp), dtype=Q.dtype)
+        rhs = np.zeros(kp, dtype=Q.dtype)
+        T = np.zeros((kp, _PANEL), dtype=Q.dtype)  # rows >= m stay zero
+        tv = np.zeros(_PANEL, dtype=Q.dtype)
         fallbacks = 0
         for u in range(chunk_ptr[c], chunk_ptr[c + 1]):
             lo = ptr[u]
@@ -104,17 +98,17 @@ def explicit_als_half(ptr, idx, vals, mu, Q, bi, reg, reg_b, weighted, fallback_
                 continue
             lam = reg * n if weighted else reg
             lam_b = reg_b * n if weighted else reg_b
-            _explicit_assemble(A, rhs, lo, hi, idx, vals, mu, Q, bi, lam, lam_b, k)
-            if not cholesky_solve(A, rhs, m):
+            _explicit_assemble(A, rhs, T, tv, lo, hi, idx, vals, mu, Q, bi, lam, lam_b, k)
+            if not cholesky_solve(A, rhs, kp):
                 fallbacks += 1
-                _explicit_assemble(A, rhs, lo, hi, idx, vals, mu, Q, bi, lam, lam_b, k)
+                _explicit_assemble(A, rhs, T, tv, lo, hi, idx, vals, mu, Q, bi, lam, lam_b, k)
                 tr = zero
                 for a in range(m):
                     tr += A[a, a]
                 ridge = fallback_eps * (tr / m) + fallback_eps
                 for a in range(m):
                     A[a, a] += ridge
-                if not cholesky_solve(A, rhs, m):
+                if not cholesky_solve(A, rhs, kp):
                     for a in range(m):
                         rhs[a] = zero
             for a in range(k):
@@ -160,39 +154,34 @@ def gram(Y, n_chunks):  # pragma: no cover - compiled
 
 
 @numba.njit(fastmath=FASTMATH, nogil=True, inline="always")
-def _implicit_assemble(A, rhs, lo, hi, idx, conf, Y, G, k):  # pragma: no cover - compiled
+def _implicit_assemble(A, rhs, T, W, cp, lo, hi, idx, conf, Y, G,
+                       k):  # pragma: no cover - compiled
+    """A = G + Σ (c − 1) y yᵀ and rhs = Σ_{p=1} c y, panel by panel."""
+    kp = T.shape[0]
     zero = G[0, 0] - G[0, 0]
     one = Y.dtype.type(1)
     for a in range(k):
         rhs[a] = zero
         for b in range(k):
             A[a, b] = G[a, b]
-    j = lo
-    while j + 4 <= hi:
-        y0 = Y[idx[j]]
-        y1 = Y[idx[j + 1]]
-        y2 = Y[idx[j + 2]]
-        y3 = Y[idx[j + 3]]
-        c0 = conf[j]
-        c1 = conf[j + 1]
-        c2 = conf[j + 2]
-        c3 = conf[j + 3]
-        syr4(A, y0, y1, y2, y3, abs(c0) - one, abs(c1) - one, abs(c2) - one, abs(c3) - one, k)
-        c0 = max(c0, zero)
-        c1 = max(c1, zero)
-        c2 = max(c2, zero)
-        c3 = max(c3, zero)
-        for a in range(k):
-            rhs[a] += c0 * y0[a] + c1 * y1[a] + c2 * y2[a] + c3 * y3[a]
-        j += 4
-    while j < hi:
-        y0 = Y[idx[j]]
-        c0 = conf[j]
-        syr1(A, y0, abs(c0) - one, k)
-        c0 = max(c0, zero)
-        for a in range(k):
-            rhs[a] += c0 * y0[a]
-        j += 1
+    for p0 in range(lo, hi, _PANEL):
+        n = min(_PANEL, hi - p0)
+        npad = ((n + 15) >> 4) << 4
+        for jj in range(n):
+            y = Y[idx[p0 + jj]]
+            c = conf[p0 + jj]
+            w = abs(c) - one
+            for a in range(k):
+                T[a, jj] = y[a]
+                W[a, jj] = w * y[a]
+            cp[jj] = max(c, zero)
+        for jj in range(n, npad):
+            for a in range(k):
+                T[a, jj] = zero
+                W[a, jj] = zero
+            cp[jj] = zero
+        gram_panel(A, W, T, npad, kp)
+        matvec_panel(rhs, T, cp, npad, k)
 
 
 @numba.njit(parallel=True, fastmath=FASTMATH, nogil=True, cache=CACHE)
@@ -203,8 +192,14 @@ def implicit_cholesky_half(ptr, idx, conf, Y, G, fallback_eps, chunk_ptr, X,
     zero = fallback_eps - fallback_eps
     n_chunks = chunk_ptr.shape[0] - 1
     for c in numba.prange(n_chunks):
-        A = np.empty((k + 1, k), dtype=Y.dtype)  # spare row for cholesky_solve
-        rhs = np.empty(k, dtype=Y.dtype)
+        kp = ((k + 3) >> 2) << 2
+        A = np.zeros((kp, kp), dtype=Y.dtype)
+        rhs = np.zeros(kp, dtype=Y.dtype)
+        T = np.zeros((kp, _PANEL), dtype=Y.dtype)  # rows >= k stay zero
+        W = np.zeros((kp, _PANEL), dtype=Y.dtype)
+        cp = np.zeros(_PANEL, dtype=Y.dtype)
+        for a in range(k, kp):  # padding rows: identity (never touched by the solves)
+            A[a, a] = Y.dtype.type(1)
         fallbacks = 0
         for u in range(chunk_ptr[c], chunk_ptr[c + 1]):
             lo = ptr[u]
@@ -213,17 +208,17 @@ def implicit_cholesky_half(ptr, idx, conf, Y, G, fallback_eps, chunk_ptr, X,
                 for a in range(k):
                     X[u, a] = zero
                 continue
-            _implicit_assemble(A, rhs, lo, hi, idx, conf, Y, G, k)
-            if not cholesky_solve(A, rhs, k):
+            _implicit_assemble(A, rhs, T, W, cp, lo, hi, idx, conf, Y, G, k)
+            if not cholesky_solve(A, rhs, kp):
                 fallbacks += 1
-                _implicit_assemble(A, rhs, lo, hi, idx, conf, Y, G, k)
+                _implicit_assemble(A, rhs, T, W, cp, lo, hi, idx, conf, Y, G, k)
                 tr = zero
                 for a in range(k):
                     tr += A[a, a]
                 ridge = fallback_eps * (tr / k) + fallback_eps
                 for a in range(k):
                     A[a, a] += ridge
-                if not cholesky_solve(A, rhs, k):
+                if not cholesky_solve(A, rhs, kp):
                     for a in range(k):
                         rhs[a] = zero
             for a in range(k):
