@@ -317,3 +317,32 @@ def test_implicit_bad_data_is_named():
         m = ImplicitALS(factors=2, iterations=1, confidence="linear", alpha=0.0).fit(
             sp.csr_matrix(np.eye(3)), show_progress=False)
     assert np.isfinite(m.user_factors).all()
+
+
+@pytest.mark.parametrize("use_cg", [False, True])
+def test_half_step_matches_implicit_library_if_installed(use_cg):
+    """With confidence="proportional" fastl2 solves implicit's own row systems: one half-step
+    from the same factors equals implicit.cpu.als's pure-Python solvers."""
+    als = pytest.importorskip("implicit.cpu.als")
+    from fastl2 import _als
+
+    M, _ = _implicit_data(seed=11)
+    C = M.astype(np.float64) * 3.0  # implicit multiplies by alpha; values are confidences
+    C.data[::7] *= -1  # dislikes
+    rng = np.random.default_rng(0)
+    X = rng.random((M.shape[0], 4)) * 0.1
+    Y = rng.random((M.shape[1], 4)) * 0.1
+    users, items = _als.both_sides(sp.csr_matrix(C), C.data)
+    sweeps = _als.ImplicitSweeps(users, items, 4, 0.05, use_cg, 3, 1, np.dtype(np.float64))
+    ours = X.copy()
+    sweeps.half(users, sweeps.user_chunks, ours, Y)
+    theirs = X.copy()
+    if use_cg:
+        als.least_squares_cg(sp.csr_matrix(C), theirs, Y, 0.05, cg_steps=3)
+    else:
+        als.least_squares(sp.csr_matrix(C), theirs, Y, 0.05)
+    # rows without entries: implicit's compiled solvers (and fastl2) set them to zero, its
+    # pure-Python CG keeps iterating on them
+    empty = np.diff(sp.csr_matrix(C).indptr) == 0
+    assert np.all(ours[empty] == 0)
+    np.testing.assert_allclose(ours[~empty], theirs[~empty], rtol=1e-8, atol=1e-12)

@@ -260,12 +260,15 @@ def implicit_cg_half(ptr, idx, conf, Y, G, cg_steps, chunk_ptr,
             gathered = n <= _GATHER
             for a in range(k):
                 x[a] = X[u, a]
-            # r = b − A x
+            # r = b − A x; G v is summed as axpys over G's rows (G is symmetric), which
+            # vectorizes without per-entry reductions
             for a in range(k):
-                s = zero
-                for b in range(k):
-                    s += G[a, b] * x[b]
-                r[a] = -s
+                r[a] = zero
+            for b in range(k):
+                g = G[b]
+                xb = x[b]
+                for a in range(k):
+                    r[a] -= g[a] * xb
             for jj in range(n):
                 y = Y[idx[lo + jj]]
                 if gathered:
@@ -287,10 +290,12 @@ def implicit_cg_half(ptr, idx, conf, Y, G, cg_steps, chunk_ptr,
                 continue
             for _ in range(cg_steps):
                 for a in range(k):
-                    s = zero
-                    for b in range(k):
-                        s += G[a, b] * p[b]
-                    Ap[a] = s
+                    Ap[a] = zero
+                for b in range(k):
+                    g = G[b]
+                    pb = p[b]
+                    for a in range(k):
+                        Ap[a] += g[a] * pb
                 for jj in range(n):
                     if gathered:
                         y = rows[jj]
