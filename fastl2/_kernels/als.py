@@ -6,12 +6,14 @@ thread and computed by the same arithmetic whatever thread runs it, so the resul
 bit-identical for any thread count. Rows are processed in chunks (``chunk_ptr``, balanced by
 cost in the façade); a chunk owns its scratch buffers, allocated once per chunk, never per row.
 
-Explicit ALS (biased MF; bias at index ``k`` of the augmented system)::
+Explicit ALS (biased MF; the bias is an augmented constant column)::
 
     [Σ q qᵀ + λ_u I    Σ q ] [p_u]   [Σ t q]        t = r_ui − μ − b_i
     [Σ qᵀ       n + λb_u   ] [b_u] = [Σ t  ]        λ_u = λ·n (ALS-WR) or λ
 
-The diagonal is set to λ_u before the ratings are accumulated (the fused L2 term).
+The diagonal is set to λ_u before the ratings are accumulated (the fused L2 term). The bias
+is eliminated exactly by its Schur complement, (A − s sᵀ/d) p = Σ t q − s Σt / d with
+s = Σ q, d = n + λb_u, so the Cholesky runs on k×k instead of (k+1)×(k+1).
 
 Implicit ALS (Hu, Koren & Volinsky 2008), ``conf`` signed: ``|conf|`` is the confidence c_ui,
 the sign the preference (positive → p_ui = 1, negative → p_ui = 0)::
@@ -30,44 +32,74 @@ import numba
 import numpy as np
 
 from ._flags import CACHE, FASTMATH
-from .linalg import cholesky_solve, gram_panel, matvec_panel
+from .linalg import _u, cholesky_solve, gram_panel, matvec_panel
 
 _PAD = 64  # elements between scratch vectors (see implicit_cg_half)
 _PANEL = 256  # ratings per Gram panel: kp × 256 values stay in L2
-_GATHER = 2048  # rows of y_i a CG row keeps in its own buffer (512 KiB at k = 64, float32)
+_GATHER = 1 << 18  # most rows of y_i a CG row copies to its own buffer (64 MiB at k = 64)
+
+
+@numba.njit(fastmath=FASTMATH, nogil=True, inline="always")
+def _transpose_panel(T, R, n, npad, k):  # pragma: no cover - compiled
+    """T[a, j] = R[j, a] for j < n, zero for n <= j < npad (a < k)."""
+    zero = T[0, 0] - T[0, 0]
+    for a in range(k):
+        ta = T[a]
+        for jj in range(n):
+            ta[jj] = R[jj, a]
+        for jj in range(n, npad):
+            ta[jj] = zero
 
 
 # ---------------------------------------------------------------------------- explicit
 @numba.njit(fastmath=FASTMATH, nogil=True, inline="always")
-def _explicit_assemble(A, rhs, T, tv, lo, hi, idx, vals, mu, Q, bi, lam, lam_b,
+def _explicit_assemble(A, rhs, sv, T, R, tv, lo, hi, idx, vals, mu, Q, bi, lam,
                        k):  # pragma: no cover - compiled
-    """A = diag(λ, …, λ, λ_b) + Σ z zᵀ and rhs = Σ t z with z = (q_i, 1), panel by panel."""
-    m = k + 1
+    """A = λI + Σ q qᵀ, rhs = Σ t q, sv = Σ q (t = r − μ − b_i), panel by panel; returns Σ t.
+    Rows k..kp-1 of A are identity padding."""
     kp = T.shape[0]
     zero = mu - mu
     one = Q.dtype.type(1)
-    for a in range(kp):  # padding rows a >= m: identity, zero right-hand side
+    for a in range(kp):
         rhs[a] = zero
+        sv[a] = zero
+        row = A[a]
         for b in range(kp):
-            A[a, b] = zero
-        A[a, a] = lam if a < k else one
-    A[k, k] = lam_b
+            row[b] = zero
+        row[a] = lam if a < k else one
+    tsum = zero
     for p0 in range(lo, hi, _PANEL):
         n = min(_PANEL, hi - p0)
         npad = ((n + 15) >> 4) << 4
-        for jj in range(n):
+        for jj in range(n):  # contiguous row copies first: many scattered rows in flight
             i = idx[p0 + jj]
             q = Q[i]
+            r = R[jj]
             for a in range(k):
-                T[a, jj] = q[a]
-            T[k, jj] = one
-            tv[jj] = vals[p0 + jj] - mu - bi[i]
+                r[a] = q[a]
+                sv[a] += q[a]
+            t = vals[p0 + jj] - mu - bi[i]
+            tv[jj] = t
+            tsum += t
         for jj in range(n, npad):
-            for a in range(m):
-                T[a, jj] = zero
             tv[jj] = zero
+        _transpose_panel(T, R, n, npad, k)
         gram_panel(A, T, T, npad, kp)
-        matvec_panel(rhs, T, tv, npad, m)
+        matvec_panel(rhs, T, tv, npad, k)
+    return tsum
+
+
+@numba.njit(fastmath=FASTMATH, nogil=True, inline="always")
+def _eliminate_bias(A, rhs, sv, tsum, d, k):  # pragma: no cover - compiled
+    """Schur complement of the bias: the augmented system [[A, s], [sᵀ, d]] [p; b] = [rhs; Σt]
+    becomes (A − s sᵀ/d) p = rhs − s Σt/d, and b = (Σt − s·p)/d afterwards."""
+    inv_d = A.dtype.type(1) / d
+    for a in range(k):
+        sa = sv[a] * inv_d
+        rhs[a] -= sa * tsum
+        row = A[a]
+        for b in range(_u((a >> 3) << 3), _u(k)):
+            row[b] -= sa * sv[b]
 
 
 @numba.njit(parallel=True, fastmath=FASTMATH, nogil=True, cache=CACHE)
@@ -76,14 +108,15 @@ def explicit_als_half(ptr, idx, vals, mu, Q, bi, reg, reg_b, weighted, fallback_
     """Solve every row's (p_u, b_u) against fixed (Q, b_i); ``row_sse[u]`` gets the row's
     squared training error with the new values."""
     k = Q.shape[1]
-    m = k + 1
     zero = mu - mu
     n_chunks = chunk_ptr.shape[0] - 1
     for c in numba.prange(n_chunks):
-        kp = ((m + 3) >> 2) << 2
+        kp = ((k + 3) >> 2) << 2
         A = np.zeros((kp, kp), dtype=Q.dtype)
         rhs = np.zeros(kp, dtype=Q.dtype)
-        T = np.zeros((kp, _PANEL), dtype=Q.dtype)  # rows >= m stay zero
+        sv = np.zeros(kp + _PAD, dtype=Q.dtype)
+        T = np.zeros((kp, _PANEL), dtype=Q.dtype)  # rows >= k stay zero
+        R = np.zeros((_PANEL, k), dtype=Q.dtype)
         tv = np.zeros(_PANEL, dtype=Q.dtype)
         fallbacks = 0
         for u in range(chunk_ptr[c], chunk_ptr[c + 1]):
@@ -97,30 +130,39 @@ def explicit_als_half(ptr, idx, vals, mu, Q, bi, reg, reg_b, weighted, fallback_
                 row_sse[u] = 0.0
                 continue
             lam = reg * n if weighted else reg
-            lam_b = reg_b * n if weighted else reg_b
-            _explicit_assemble(A, rhs, T, tv, lo, hi, idx, vals, mu, Q, bi, lam, lam_b, k)
+            d = (reg_b * n if weighted else reg_b) + Q.dtype.type(n)
+            tsum = _explicit_assemble(A, rhs, sv, T, R, tv, lo, hi, idx, vals, mu, Q, bi, lam, k)
+            _eliminate_bias(A, rhs, sv, tsum, d, k)
             if not cholesky_solve(A, rhs, kp):
                 fallbacks += 1
-                _explicit_assemble(A, rhs, T, tv, lo, hi, idx, vals, mu, Q, bi, lam, lam_b, k)
-                tr = zero
-                for a in range(m):
+                tsum = _explicit_assemble(A, rhs, sv, T, R, tv, lo, hi, idx, vals, mu, Q, bi,
+                                          lam, k)
+                tr = d
+                for a in range(k):
                     tr += A[a, a]
-                ridge = fallback_eps * (tr / m) + fallback_eps
-                for a in range(m):
+                ridge = fallback_eps * (tr / (k + 1)) + fallback_eps
+                for a in range(k):
                     A[a, a] += ridge
+                d += ridge
+                _eliminate_bias(A, rhs, sv, tsum, d, k)
                 if not cholesky_solve(A, rhs, kp):
-                    for a in range(m):
+                    for a in range(k):
                         rhs[a] = zero
+                    tsum = zero
+            b_u = tsum
+            for a in range(k):
+                b_u -= sv[a] * rhs[a]
+            b_u = b_u / d
             for a in range(k):
                 P[u, a] = rhs[a]
-            bu[u] = rhs[k]
+            bu[u] = b_u
             sse = 0.0
             for j in range(lo, hi):
                 i = idx[j]
-                d = zero
+                dot = zero
                 for a in range(k):
-                    d += rhs[a] * Q[i, a]
-                e = vals[j] - (mu + rhs[k] + bi[i] + d)
+                    dot += rhs[a] * Q[i, a]
+                e = vals[j] - (mu + b_u + bi[i] + dot)
                 sse += np.float64(e) * np.float64(e)
             row_sse[u] = sse
         n_fallback[c] = fallbacks
@@ -154,7 +196,7 @@ def gram(Y, n_chunks):  # pragma: no cover - compiled
 
 
 @numba.njit(fastmath=FASTMATH, nogil=True, inline="always")
-def _implicit_assemble(A, rhs, T, W, cp, lo, hi, idx, conf, Y, G,
+def _implicit_assemble(A, rhs, T, W, R, wt, cp, lo, hi, idx, conf, Y, G,
                        k):  # pragma: no cover - compiled
     """A = G + Σ (c − 1) y yᵀ and rhs = Σ_{p=1} c y, panel by panel."""
     kp = T.shape[0]
@@ -167,19 +209,23 @@ def _implicit_assemble(A, rhs, T, W, cp, lo, hi, idx, conf, Y, G,
     for p0 in range(lo, hi, _PANEL):
         n = min(_PANEL, hi - p0)
         npad = ((n + 15) >> 4) << 4
-        for jj in range(n):
+        for jj in range(n):  # contiguous row copies first: many scattered rows in flight
             y = Y[idx[p0 + jj]]
-            c = conf[p0 + jj]
-            w = abs(c) - one
+            r = R[jj]
             for a in range(k):
-                T[a, jj] = y[a]
-                W[a, jj] = w * y[a]
+                r[a] = y[a]
+            c = conf[p0 + jj]
+            wt[jj] = abs(c) - one
             cp[jj] = max(c, zero)
         for jj in range(n, npad):
-            for a in range(k):
-                T[a, jj] = zero
-                W[a, jj] = zero
+            wt[jj] = zero
             cp[jj] = zero
+        _transpose_panel(T, R, n, npad, k)
+        for a in range(k):
+            ta = T[a]
+            wa = W[a]
+            for jj in range(npad):
+                wa[jj] = wt[jj] * ta[jj]
         gram_panel(A, W, T, npad, kp)
         matvec_panel(rhs, T, cp, npad, k)
 
@@ -197,6 +243,8 @@ def implicit_cholesky_half(ptr, idx, conf, Y, G, fallback_eps, chunk_ptr, X,
         rhs = np.zeros(kp, dtype=Y.dtype)
         T = np.zeros((kp, _PANEL), dtype=Y.dtype)  # rows >= k stay zero
         W = np.zeros((kp, _PANEL), dtype=Y.dtype)
+        R = np.zeros((_PANEL, k), dtype=Y.dtype)
+        wt = np.zeros(_PANEL, dtype=Y.dtype)
         cp = np.zeros(_PANEL, dtype=Y.dtype)
         for a in range(k, kp):  # padding rows: identity (never touched by the solves)
             A[a, a] = Y.dtype.type(1)
@@ -208,10 +256,10 @@ def implicit_cholesky_half(ptr, idx, conf, Y, G, fallback_eps, chunk_ptr, X,
                 for a in range(k):
                     X[u, a] = zero
                 continue
-            _implicit_assemble(A, rhs, T, W, cp, lo, hi, idx, conf, Y, G, k)
+            _implicit_assemble(A, rhs, T, W, R, wt, cp, lo, hi, idx, conf, Y, G, k)
             if not cholesky_solve(A, rhs, kp):
                 fallbacks += 1
-                _implicit_assemble(A, rhs, T, W, cp, lo, hi, idx, conf, Y, G, k)
+                _implicit_assemble(A, rhs, T, W, R, wt, cp, lo, hi, idx, conf, Y, G, k)
                 tr = zero
                 for a in range(k):
                     tr += A[a, a]
@@ -247,8 +295,12 @@ def implicit_cg_half(ptr, idx, conf, Y, G, cg_steps, chunk_ptr,
         p = scratch[2, :k]
         Ap = scratch[3, :k]
         # the row's y_i are copied here during the first pass (rows with at most _GATHER
-        # entries), so the CG steps stream them from cache instead of gathering again
-        rows = np.empty((_GATHER, k), dtype=Y.dtype)
+        # entries: all rows of most data), so the CG steps stream them contiguously instead of
+        # gathering scattered rows again
+        longest = 0
+        for u in range(chunk_ptr[c], chunk_ptr[c + 1]):
+            longest = max(longest, ptr[u + 1] - ptr[u])
+        rows = np.empty((min(longest, _GATHER), k), dtype=Y.dtype)
         for u in range(chunk_ptr[c], chunk_ptr[c + 1]):
             lo = ptr[u]
             hi = ptr[u + 1]
