@@ -341,6 +341,13 @@ def _lenskit_train(scorer, data, options, iterations: int):
     return setup, walls, cpus, contention
 
 
+def _lenskit_run_info(lenskit, threads, thread_label, peak, rss0, contention) -> dict[str, Any]:
+    """Result fields shared by the LensKit runners."""
+    return dict(version=lenskit.__version__, threads=threads, thread_control=thread_label,
+                timing_method="perf_counter around ModelTrainer.train_epoch()",
+                peak_rss_bytes=peak, rss_before_bytes=rss0, **contention)
+
+
 def lenskit_biasedmf(users, items, ratings, *, factors: int, regularization: float,
                      iterations: int, threads: int, random_state: int = 0,
                      damping: float = 5.0, backend_threads: int = 1) -> dict[str, Any]:
@@ -430,13 +437,7 @@ def lenskit_biasedmf(users, items, ratings, *, factors: int, regularization: flo
         user_bias=bu,
         item_bias=bi,
         global_mean=mu,
-        version=lenskit.__version__,
-        threads=threads,
-        thread_control=thread_label,
-        timing_method="perf_counter around ModelTrainer.train_epoch()",
-        peak_rss_bytes=peak,
-        rss_before_bytes=rss0,
-        **contention,
+        **_lenskit_run_info(lenskit, threads, thread_label, peak, rss0, contention),
     )
     return out
 
@@ -490,13 +491,7 @@ def lenskit_implicitmf(user_items: sp.csr_matrix, *, factors: int, regularizatio
         user_factors=_dense_by_id(scorer.users, n_users, scorer.user_embeddings),
         item_factors=_dense_by_id(scorer.items, n_items, scorer.item_embeddings),
         model=scorer,
-        version=lenskit.__version__,
-        threads=threads,
-        thread_control=thread_label,
-        timing_method="perf_counter around ModelTrainer.train_epoch()",
-        peak_rss_bytes=peak,
-        rss_before_bytes=rss0,
-        **contention,
+        **_lenskit_run_info(lenskit, threads, thread_label, peak, rss0, contention),
     )
     return out
 

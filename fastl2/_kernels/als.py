@@ -131,24 +131,25 @@ def explicit_als_half(ptr, idx, vals, mu, Q, bi, reg, reg_b, weighted, fallback_
                 continue
             lam = reg * n if weighted else reg
             d = (reg_b * n if weighted else reg_b) + Q.dtype.type(n)
-            tsum = _explicit_assemble(A, rhs, sv, T, R, tv, lo, hi, idx, vals, mu, Q, bi, lam, k)
-            _eliminate_bias(A, rhs, sv, tsum, d, k)
-            if not cholesky_solve(A, rhs, kp):
-                fallbacks += 1
+            ridge = zero
+            for attempt in range(2):  # one call site per helper keeps the compiled code small
                 tsum = _explicit_assemble(A, rhs, sv, T, R, tv, lo, hi, idx, vals, mu, Q, bi,
-                                          lam, k)
-                tr = d
+                                          lam + ridge, k)
+                dd = d + ridge
+                tr = dd
                 for a in range(k):
                     tr += A[a, a]
-                ridge = fallback_eps * (tr / (k + 1)) + fallback_eps
-                for a in range(k):
-                    A[a, a] += ridge
-                d += ridge
-                _eliminate_bias(A, rhs, sv, tsum, d, k)
-                if not cholesky_solve(A, rhs, kp):
+                _eliminate_bias(A, rhs, sv, tsum, dd, k)
+                if cholesky_solve(A, rhs, kp):
+                    break
+                if attempt == 0:
+                    fallbacks += 1
+                    ridge = fallback_eps * (tr / (k + 1)) + fallback_eps
+                else:
                     for a in range(k):
                         rhs[a] = zero
                     tsum = zero
+            d = dd
             b_u = tsum
             for a in range(k):
                 b_u -= sv[a] * rhs[a]
@@ -256,17 +257,19 @@ def implicit_cholesky_half(ptr, idx, conf, Y, G, fallback_eps, chunk_ptr, X,
                 for a in range(k):
                     X[u, a] = zero
                 continue
-            _implicit_assemble(A, rhs, T, W, R, wt, cp, lo, hi, idx, conf, Y, G, k)
-            if not cholesky_solve(A, rhs, kp):
-                fallbacks += 1
+            ridge = zero
+            for attempt in range(2):  # one call site per helper keeps the compiled code small
                 _implicit_assemble(A, rhs, T, W, R, wt, cp, lo, hi, idx, conf, Y, G, k)
                 tr = zero
                 for a in range(k):
-                    tr += A[a, a]
-                ridge = fallback_eps * (tr / k) + fallback_eps
-                for a in range(k):
                     A[a, a] += ridge
-                if not cholesky_solve(A, rhs, kp):
+                    tr += A[a, a]
+                if cholesky_solve(A, rhs, kp):
+                    break
+                if attempt == 0:
+                    fallbacks += 1
+                    ridge = fallback_eps * (tr / k) + fallback_eps
+                else:
                     for a in range(k):
                         rhs[a] = zero
             for a in range(k):

@@ -25,7 +25,7 @@ def _u(i):  # pragma: no cover - compiled
     return np.uint64(i)
 
 
-@numba.njit(fastmath=FASTMATH, nogil=True, inline="always")
+@numba.njit(fastmath=FASTMATH, nogil=True)
 def gram_panel(A, W, T, npad, kp):  # pragma: no cover - compiled
     """A[a, b] += Σ_j W[a, j] T[b, j] on the upper triangle, in 4×4 blocks (b0 ≥ a0).
 
@@ -93,7 +93,7 @@ def gram_panel(A, W, T, npad, kp):  # pragma: no cover - compiled
             A[a0 + 3, b0 + 3] += s33
 
 
-@numba.njit(fastmath=FASTMATH, nogil=True, inline="always")
+@numba.njit(fastmath=FASTMATH, nogil=True)
 def matvec_panel(out, T, v, npad, m):  # pragma: no cover - compiled
     """out[a] += Σ_j T[a, j] v[j] for a < m (contiguous dot products)."""
     zero = out[0] - out[0]
@@ -105,7 +105,7 @@ def matvec_panel(out, T, v, npad, m):  # pragma: no cover - compiled
         out[a] += s
 
 
-@numba.njit(fastmath=FASTMATH, nogil=True, inline="always")
+@numba.njit(fastmath=FASTMATH, nogil=True)
 def cholesky_solve(A, b, kp):  # pragma: no cover - compiled
     """Solve A x = b for symmetric positive definite A (upper triangle of ``A[:kp, :kp]``).
 
