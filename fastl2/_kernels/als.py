@@ -36,7 +36,7 @@ from .linalg import _u, cholesky_solve, gram_panel, matvec_panel
 
 _PAD = 64  # elements between scratch vectors (see implicit_cg_half)
 _PANEL = 256  # ratings per Gram panel: kp × 256 values stay in L2
-_GATHER = 1 << 18  # most rows of y_i a CG row copies to its own buffer (64 MiB at k = 64)
+_GATHER_BYTES = 1 << 26  # a CG row copies its y_i to its own buffer when they fit in 64 MiB
 
 
 @numba.njit(fastmath=FASTMATH, nogil=True, inline="always")
@@ -297,13 +297,14 @@ def implicit_cg_half(ptr, idx, conf, Y, G, cg_steps, chunk_ptr,
         r = scratch[1, :k]
         p = scratch[2, :k]
         Ap = scratch[3, :k]
-        # the row's y_i are copied here during the first pass (rows with at most _GATHER
-        # entries: all rows of most data), so the CG steps stream them contiguously instead of
-        # gathering scattered rows again
+        # the row's y_i are copied here during the first pass (when they fit in
+        # _GATHER_BYTES: all rows of most data), so the CG steps stream them contiguously
+        # instead of gathering scattered rows again
         longest = 0
         for u in range(chunk_ptr[c], chunk_ptr[c + 1]):
             longest = max(longest, ptr[u + 1] - ptr[u])
-        rows = np.empty((min(longest, _GATHER), k), dtype=Y.dtype)
+        cap = max(1, _GATHER_BYTES // (k * Y.itemsize))
+        rows = np.empty((min(longest, cap), k), dtype=Y.dtype)
         for u in range(chunk_ptr[c], chunk_ptr[c + 1]):
             lo = ptr[u]
             hi = ptr[u + 1]
@@ -312,7 +313,7 @@ def implicit_cg_half(ptr, idx, conf, Y, G, cg_steps, chunk_ptr,
                 for a in range(k):
                     X[u, a] = zero
                 continue
-            gathered = n <= _GATHER
+            gathered = n <= cap
             for a in range(k):
                 x[a] = X[u, a]
             # r = b − A x; G v is summed as axpys over G's rows (G is symmetric), which
