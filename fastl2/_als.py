@@ -172,3 +172,40 @@ class ExplicitSweeps:
         sse = self.half(self.items, self.item_chunks, Q, bi, P, bu, self.reg[1],
                         self.bias_reg[1])
         return float(np.sqrt(sse / max(self.users.values.size, 1)))
+
+
+def _single_side(rows: sp.csr_matrix, values: np.ndarray) -> Side:
+    return Side(rows.indptr.astype(np.int64), rows.indices, values)
+
+
+def implicit_fold_in(rows: sp.csr_matrix, conf: np.ndarray, Y: np.ndarray,
+                     regularization: float) -> np.ndarray:
+    """Exact implicit-ALS solve of new rows against fixed Y (one Cholesky half-step)."""
+    dt = Y.dtype
+    side = _single_side(rows, conf)
+    G = als_kernels.gram(Y, _GRAM_CHUNKS)
+    G[np.diag_indices_from(G)] += dt.type(regularization)
+    X = np.zeros((side.n_rows, Y.shape[1]), dtype=dt)
+    chunks = row_chunks(side.indptr, Y.shape[1], Y.shape[1] ** 2, 1)
+    nf = np.zeros(chunks.size - 1, dtype=np.int64)
+    als_kernels.implicit_cholesky_half(side.indptr, side.indices, side.values, Y, G,
+                                       dt.type(fallback_eps(dt)), chunks, X, nf)
+    warn_fallbacks(int(nf.sum()), dt)
+    return X
+
+
+def explicit_fold_in(rows: sp.csr_matrix, Q: np.ndarray, bi: np.ndarray, mu: float,
+                     reg: float, bias_reg: float, weighted: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Exact biased-ALS solve of new rows (p, b) against fixed (Q, b_i)."""
+    dt = Q.dtype
+    s = dt.type
+    side = _single_side(rows, rows.data.astype(dt))
+    P = np.zeros((side.n_rows, Q.shape[1]), dtype=dt)
+    bu = np.zeros(side.n_rows, dtype=dt)
+    chunks = row_chunks(side.indptr, Q.shape[1], Q.shape[1] ** 2, 1)
+    nf = np.zeros(chunks.size - 1, dtype=np.int64)
+    als_kernels.explicit_als_half(side.indptr, side.indices, side.values, s(mu), Q, bi, s(reg),
+                                  s(bias_reg), weighted, s(fallback_eps(dt)), chunks, P, bu,
+                                  np.zeros(side.n_rows), nf)
+    warn_fallbacks(int(nf.sum()), dt)
+    return P, bu

@@ -95,6 +95,7 @@ class Estimator:
         for a in list(vars(self)):
             if a.endswith("_") and not a.startswith("_"):
                 delattr(self, a)
+        self.__dict__.pop("_unit_cache", None)  # derived from the fitted factors
 
 
 def check_is_fitted(estimator: Estimator) -> None:

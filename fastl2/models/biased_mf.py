@@ -18,11 +18,12 @@ from ..errors import TrainingDivergedError
 from ..interactions import Interactions
 from .._kernels import sgd as sgd_kernels
 from .base import Estimator, as_interactions
+from .recommend import RecommenderMixin
 
 _PREDICT_CHUNK = 1 << 20
 
 
-class BiasedMF(Estimator):
+class BiasedMF(RecommenderMixin, Estimator):
     r"""Biased matrix factorization for explicit ratings, trained by block-stratified SGD.
 
     Model :math:`\hat r_{ui} = \mu + b_u + b_i + p_u \cdot q_i`, loss
@@ -304,6 +305,29 @@ class BiasedMF(Estimator):
         if clip:
             np.clip(out, self.rating_range_[0], self.rating_range_[1], out=out)
         return out
+
+    # ------------------------------------------------------------------ recommend hooks
+    def _query_parts(self, include_bias: bool):
+        dt = self.item_factors_.dtype
+        if include_bias:
+            return (self.user_factors_, self.item_factors_,
+                    (self.global_mean_ + self.user_bias_).astype(dt), self.item_bias_)
+        return (self.user_factors_, self.item_factors_,
+                np.zeros(self.user_factors_.shape[0], dtype=dt),
+                np.zeros(self.item_factors_.shape[0], dtype=dt))
+
+    def _fold_in_users(self, rows: Any, include_bias: bool):
+        """Users' (p_u, b_u) solved exactly from their ratings against the fixed items (one
+        ALS half-step, whatever solver trained the model)."""
+        prm = self._checked_params()
+        rows = rows.astype(prm["dtype"])
+        if not np.isfinite(rows.data).all():
+            fail("user_items", "finite ratings", Detail("NaN/inf values"))
+        P, bu = _als.explicit_fold_in(rows, self.item_factors_, self.item_bias_,
+                                      self.global_mean_, prm["reg"][0], prm["bias_reg"][0],
+                                      prm["weighted"])
+        offset = (self.global_mean_ + bu) if include_bias else np.zeros_like(bu)
+        return P, offset.astype(P.dtype)
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: Any) -> str:

@@ -16,9 +16,10 @@ from .._validation import Detail, check_choice, check_dtype, check_float, check_
 from .._validation import check_random_state
 from ..errors import TrainingDivergedError
 from .base import Estimator, as_interactions
+from .recommend import RecommenderMixin
 
 
-class ImplicitALS(Estimator):
+class ImplicitALS(RecommenderMixin, Estimator):
     r"""Matrix factorization for implicit feedback by weighted alternating least squares.
 
     Hu, Koren & Volinsky (2008): preference :math:`p_{ui} = 1` if :math:`r_{ui} > 0` else 0,
@@ -210,6 +211,24 @@ class ImplicitALS(Estimator):
         self.n_iter_ = prm["iterations"]
         self.n_regularized_rows_ = sweeps.n_fallback
         return self
+
+    # ------------------------------------------------------------------ recommend hooks
+    def _query_parts(self, include_bias: bool):
+        dt = self.item_factors_.dtype
+        return (self.user_factors_, self.item_factors_,
+                np.zeros(self.user_factors_.shape[0], dtype=dt),
+                np.zeros(self.item_factors_.shape[0], dtype=dt))
+
+    def _fold_in_users(self, rows: Any, include_bias: bool):
+        """Users' factors solved exactly from their rows of interactions (fixed items)."""
+        prm = self._checked_params()
+        rows = rows.astype(prm["dtype"])
+        if not np.isfinite(rows.data).all():
+            fail("user_items", "finite values", Detail("NaN/inf values"))
+        rows.eliminate_zeros()
+        X = _als.implicit_fold_in(rows, self._confidence(rows.data, prm), self.item_factors_,
+                                  prm["reg"])
+        return X, np.zeros(X.shape[0], dtype=X.dtype)
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: Any) -> str:

@@ -1,0 +1,197 @@
+"""Top-N recommendation and similar items/users, shared by every fitted model.
+
+Ids: like ``implicit``, these methods take and return *internal* indices (rows of
+``user_factors_`` / ``item_factors_``, i.e. positions in ``user_map_.ids`` /
+``item_map_.ids``). Translate external ids with ``model.user_map_.to_index(ids)`` and back with
+``model.item_map_.to_ids(indices)``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from .._kernels import topk as topk_kernels
+from .._validation import Detail, fail
+
+_BATCH = 4096  # query rows per kernel call: output memory is bounded by _BATCH × N
+
+
+def _indices(name: str, value: Any, n: int) -> tuple[np.ndarray, bool]:
+    """Internal indices as int64 (scalar → 1 element, flagged), each in [0, n)."""
+    arr = np.asarray(value)
+    scalar = arr.ndim == 0
+    arr = np.atleast_1d(arr)
+    if arr.ndim != 1 or (arr.size and not np.issubdtype(arr.dtype, np.integer)):
+        fail(name, "an integer index or a 1-D array of integer indices", value, type_error=True)
+    arr = arr.astype(np.int64)
+    bad = (arr < 0) | (arr >= n)
+    if bad.any():
+        fail(name, f"indices in [0, {n})", Detail(f"{arr[bad][:5].tolist()} "
+                                                  f"({int(bad.sum())} out of range)"))
+    return arr, scalar
+
+
+def _item_filter(n_items: int, filter_items: Any, items: Any,
+                 names: tuple[str, str] = ("filter_items", "items")):
+    banned = np.zeros(n_items, dtype=np.uint8)
+    if filter_items is not None:
+        banned[_indices(names[0], filter_items, n_items)[0]] = 1
+    if items is None:
+        return banned, np.zeros(0, dtype=np.int64), True
+    if filter_items is not None:
+        fail(names[1], f"None when {names[0]} is given (use one of the two)", items)
+    return banned, np.unique(_indices(names[1], items, n_items)[0]), False
+
+
+def _unit_rows(F: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(F.astype(np.float64), axis=1)
+    norms[norms == 0] = 1.0
+    return (F / norms[:, None]).astype(F.dtype)
+
+
+class RecommenderMixin:
+    """``recommend``, ``similar_items``, ``similar_users`` for a model exposing
+    ``_query_parts(include_bias)`` (user vectors, item vectors, user offsets, item bias) and,
+    for ``recalculate_user``, ``_fold_in_users(user_items)``."""
+
+    def _unit_factors(self, which: str) -> np.ndarray:
+        """L2-normalized user or item factors, computed once per fit and cached (the cache
+        is dropped with the fitted state by every fit and load)."""
+        cache = self.__dict__.setdefault("_unit_cache", {})
+        if which not in cache:
+            cache[which] = _unit_rows(getattr(self, f"{which}_factors_"))
+        return cache[which]
+
+    def _select(self, Q, rows, offset, Y, bias, skip: sp.csr_matrix, banned, candidates,
+                all_items, N):
+        n = rows.size
+        ids = np.empty((n, N), dtype=np.int64)
+        scores = np.empty((n, N), dtype=Y.dtype)
+        ptr = skip.indptr.astype(np.int64)
+        idx = skip.indices.astype(np.int64)
+        for start in range(0, n, _BATCH):
+            stop = min(n, start + _BATCH)
+            sub_ptr = ptr[start:stop + 1] - ptr[start]
+            topk_kernels.topk_rows(Q, rows[start:stop], offset[start:stop], Y, bias, candidates,
+                                   all_items, sub_ptr, idx[ptr[start]:ptr[stop]], banned, N,
+                                   ids[start:stop], scores[start:stop])
+        return ids, scores
+
+    @staticmethod
+    def _result(ids, scores, scalar):
+        if scalar:
+            keep = ids[0] >= 0
+            return ids[0][keep], scores[0][keep]
+        return ids, scores
+
+    def recommend(self, userid: Any, user_items: Any = None, N: int = 10,
+                  filter_already_liked_items: bool = True, filter_items: Any = None,
+                  recalculate_user: bool = False, items: Any = None,
+                  include_bias: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """Top-N items for one user or a batch (``implicit`` 0.7 semantics).
+
+        Parameters
+        ----------
+        userid : int or 1-D array of int
+            Internal user indices.
+        user_items : scipy.sparse matrix, optional
+            One row per entry of ``userid`` (or the full users × items training matrix),
+            giving the items to filter and, with ``recalculate_user``, the interactions to fold
+            in. Required when ``filter_already_liked_items`` or ``recalculate_user``.
+        N : int
+        filter_already_liked_items : bool
+            Skip the items in the user's row of ``user_items``.
+        filter_items : array of int, optional
+            Items never to return.
+        recalculate_user : bool
+            Solve the users' factors from ``user_items`` against the fixed item factors (one
+            exact ALS half-step) instead of using the stored rows — for new or changed users.
+        items : array of int, optional
+            Rank only these items (exclusive with ``filter_items``).
+        include_bias : bool, default True
+            Explicit models: rank by the predicted rating (μ + b_u + b_i + p·q). False ranks by
+            p·q only, which removes the pull of globally popular, highly rated items (b_i) and
+            gives more personal lists.
+
+        Returns
+        -------
+        (ids, scores)
+            1-D arrays for a scalar ``userid`` (fewer than N when fewer items are eligible),
+            else 2-D (n, N) arrays padded with id -1 and score -inf.
+        """
+        self._check_fitted()
+        N = int(N)
+        if N < 0:
+            fail("N", "an integer >= 0", N)
+        n_users = self.user_factors_.shape[0]
+        n_items = self.item_factors_.shape[0]
+        users, scalar = _indices("userid", userid, n_users) if not recalculate_user else \
+            (np.atleast_1d(np.asarray(userid)).astype(np.int64), np.ndim(userid) == 0)
+        rows_matrix = None
+        if user_items is not None or filter_already_liked_items or recalculate_user:
+            rows_matrix = self._user_rows(user_items, users, n_users, n_items)
+        banned, candidates, all_items = _item_filter(n_items, filter_items, items)
+        X, Y, user_offset, item_bias = self._query_parts(include_bias)
+        if recalculate_user:
+            X, user_offset = self._fold_in_users(rows_matrix, include_bias)
+            query_rows = np.arange(users.size, dtype=np.int64)
+            offset = user_offset
+        else:
+            query_rows = users
+            offset = user_offset[users]
+        skip = rows_matrix if (filter_already_liked_items and rows_matrix is not None) else \
+            sp.csr_matrix((users.size, n_items))
+        ids, scores = self._select(X, query_rows, np.ascontiguousarray(offset, dtype=Y.dtype),
+                                   Y, item_bias, skip, banned, candidates, all_items, N)
+        return self._result(ids, scores, scalar)
+
+    def _user_rows(self, user_items, users, n_users, n_items) -> sp.csr_matrix:
+        if user_items is None:
+            fail("user_items", "a sparse users × items matrix when filter_already_liked_items "
+                 "or recalculate_user is set", None)
+        if not sp.issparse(user_items):
+            fail("user_items", "a scipy.sparse matrix", user_items, type_error=True)
+        m = sp.csr_matrix(user_items)
+        if m.shape[1] != n_items:
+            fail("user_items", f"{n_items} columns (the model's items)",
+                 Detail(f"shape {m.shape}"))
+        if m.shape[0] != users.size:
+            if m.shape[0] == n_users:
+                m = m[users]
+            else:
+                fail("user_items", f"one row per userid ({users.size}) or the full training "
+                     f"matrix ({n_users} rows)", Detail(f"shape {m.shape}"))
+        m = m.copy()
+        m.sum_duplicates()
+        m.sort_indices()
+        return m
+
+    def _similar(self, which: str, ids: Any, N: int, filter_items: Any, items: Any):
+        self._check_fitted()
+        F = self._unit_factors(which)
+        rows, scalar = _indices(f"{which}id", ids, F.shape[0])
+        names = ("filter_items", "items") if which == "item" else ("filter_users", "users")
+        banned, candidates, all_items = _item_filter(F.shape[0], filter_items, items, names)
+        N = int(N)
+        if N < 0:
+            fail("N", "an integer >= 0", N)
+        out = self._select(F, rows, np.zeros(rows.size, F.dtype), F,
+                           np.zeros(F.shape[0], F.dtype), sp.csr_matrix((rows.size, F.shape[0])),
+                           banned, candidates, all_items, N)
+        return self._result(*out, scalar)
+
+    def similar_items(self, itemid: Any, N: int = 10, filter_items: Any = None,
+                      items: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        """Most similar items by cosine similarity of L2-normalized item factors (norms
+        computed once per fit and cached). The item itself comes first with score 1, as in
+        ``implicit``; pass ``filter_items=[itemid]`` to exclude it. Same return shapes as
+        :meth:`recommend`."""
+        return self._similar("item", itemid, N, filter_items, items)
+
+    def similar_users(self, userid: Any, N: int = 10, filter_users: Any = None,
+                      users: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        """Most similar users by cosine similarity of L2-normalized user factors."""
+        return self._similar("user", userid, N, filter_users, users)

@@ -1,0 +1,144 @@
+"""recommend / similar_items / similar_users / fold-in on fitted models."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from fastl2 import BiasedMF, ImplicitALS
+from fastl2.errors import InputTypeError, InputValueError
+
+
+@pytest.fixture(scope="module")
+def implicit_fit():
+    rng = np.random.default_rng(0)
+    U, V = rng.normal(size=(80, 3)), rng.normal(size=(50, 3))
+    S = U @ V.T
+    M = sp.csr_matrix(np.where(S > np.quantile(S, 0.75), rng.integers(1, 4, S.shape), 0)
+                      .astype(np.float32))
+    model = ImplicitALS(factors=6, iterations=8, use_cg=False, regularization=0.05,
+                        random_state=0, dtype=np.float64).fit(M, show_progress=False)
+    return model, M
+
+
+def _dense_top(scores, seen, N):
+    scores = scores.astype(np.float64).copy()
+    scores[seen] = -np.inf
+    order = np.lexsort((np.arange(scores.size), -scores))[:N]
+    return order[np.isfinite(scores[order])]
+
+
+def test_recommend_single_user_matches_dense_ranking(implicit_fit):
+    model, M = implicit_fit
+    for user in (0, 5, 79):
+        ids, scores = model.recommend(user, M[user], N=7)
+        dense = model.user_factors[user] @ model.item_factors.T
+        expect = _dense_top(dense, M[user].indices, 7)
+        assert ids.tolist() == expect.tolist()
+        np.testing.assert_allclose(scores, dense[ids], rtol=1e-12)
+        assert np.all(np.diff(scores) <= 0)
+        assert not np.isin(ids, M[user].indices).any()
+
+
+def test_recommend_batch_equals_single_calls(implicit_fit):
+    model, M = implicit_fit
+    users = np.array([3, 1, 40])
+    ids, scores = model.recommend(users, M[users], N=5)
+    assert ids.shape == (3, 5) and scores.shape == (3, 5)
+    for r, u in enumerate(users):
+        one_ids, _ = model.recommend(int(u), M[u], N=5)
+        assert ids[r].tolist() == one_ids.tolist()
+    # the full training matrix is accepted too (rows picked by userid)
+    full_ids, _ = model.recommend(users, M, N=5)
+    assert np.array_equal(full_ids, ids)
+
+
+def test_recommend_filters_candidates_and_padding(implicit_fit):
+    model, M = implicit_fit
+    ids, _ = model.recommend(2, M[2], N=10, filter_items=[0, 1, 2, 3])
+    assert not np.isin(ids, [0, 1, 2, 3]).any()
+    allowed = np.array([7, 8, 9])
+    ids, _ = model.recommend(2, M[2], N=10, items=allowed,
+                             filter_already_liked_items=False)
+    assert sorted(ids.tolist()) == [7, 8, 9]
+    ids, scores = model.recommend([2], M[2], N=10, items=allowed,
+                                  filter_already_liked_items=False)
+    assert ids.shape == (1, 10) and np.all(ids[0, 3:] == -1) and np.isneginf(scores[0, 3:]).all()
+
+
+def test_recalculate_user_is_the_exact_half_step(implicit_fit):
+    model, M = implicit_fit
+    user = 11
+    ids, scores = model.recommend(user, M[user], N=5, recalculate_user=True)
+    # independent solve of the user's row against the fixed item factors
+    Y = model.item_factors
+    r = M[user].toarray().ravel()
+    c = 1 + r  # linear confidence, alpha = 1
+    p = (r > 0).astype(float)
+    A = np.vstack([Y * np.sqrt(c)[:, None], np.sqrt(0.05) * np.eye(6)])
+    x, *_ = np.linalg.lstsq(A, np.r_[p * np.sqrt(c), np.zeros(6)], rcond=None)
+    expect = _dense_top(Y @ x, M[user].indices, 5)
+    assert ids.tolist() == expect.tolist()
+    np.testing.assert_allclose(scores, (Y @ x)[ids], rtol=1e-6)  # normal equations vs QR
+    # a brand-new user (index beyond the model) with a few interactions
+    liked = M[user].indices[:3]
+    new = sp.csr_matrix((np.ones(liked.size), (np.zeros(liked.size, int), liked)),
+                        shape=(1, M.shape[1]))
+    ids_new, _ = model.recommend(model.user_factors.shape[0], new, N=5, recalculate_user=True)
+    assert ids_new.size == 5 and not np.isin(ids_new, new.indices).any()
+
+
+def test_similar_items_cosine_itself_first_and_cache_invalidation(implicit_fit):
+    model, M = implicit_fit
+    ids, scores = model.similar_items(4, N=6)
+    assert ids[0] == 4 and scores[0] == pytest.approx(1.0)
+    Y = model.item_factors / np.linalg.norm(model.item_factors, axis=1, keepdims=True)
+    np.testing.assert_allclose(scores, Y[ids] @ Y[4], rtol=1e-10)
+    assert ids[1:].tolist() == _dense_top(Y @ Y[4], [4], 5).tolist()
+    ids2, _ = model.similar_items(4, N=6, filter_items=[4])
+    assert 4 not in ids2
+    uids, uscores = model.similar_users([0, 1], N=3)
+    assert uids.shape == (2, 3) and uids[0, 0] == 0 and uids[1, 0] == 1
+    refit = ImplicitALS(factors=6, iterations=2, random_state=1).fit(M, show_progress=False)
+    a = refit.similar_items(4, N=3)
+    refit.fit(M[::-1], show_progress=False)  # different data: cached norms must not survive
+    b = refit.similar_items(4, N=3)
+    Yb = refit.item_factors / np.linalg.norm(refit.item_factors, axis=1, keepdims=True)
+    np.testing.assert_allclose(b[1], Yb[b[0]] @ Yb[4], rtol=1e-5)
+    assert a[0].shape == b[0].shape
+
+
+def test_biased_mf_recommend_scores_are_predicted_ratings(planted):
+    u, i, r, *_ = planted
+    m = BiasedMF(factors=4, iterations=20, random_state=0, dtype=np.float64).fit((u, i, r))
+    seen = sp.csr_matrix((np.ones(u.size), (m.user_map_.to_index(u), m.item_map_.to_index(i))),
+                         shape=(m.user_factors_.shape[0], m.item_factors_.shape[0]))
+    ids, scores = m.recommend(0, seen[0], N=5)
+    ext_user = m.user_map_.to_ids(np.array([0]))
+    pred = m.predict(np.repeat(ext_user, ids.size), m.item_map_.to_ids(ids), clip=False)
+    np.testing.assert_allclose(scores, pred, rtol=1e-10)
+    ids_nb, scores_nb = m.recommend(0, seen[0], N=5, include_bias=False)
+    np.testing.assert_allclose(scores_nb, m.item_factors_[ids_nb] @ m.user_factors_[0],
+                               rtol=1e-10)
+    # fold-in of an existing user's own ratings reproduces an ALS row solve: finite, ranked
+    ids_f, scores_f = m.recommend(0, seen[0].multiply(4.0).tocsr(), N=5, recalculate_user=True)
+    assert ids_f.size == 5 and np.isfinite(scores_f).all()
+
+
+def test_recommend_bad_arguments_are_named(implicit_fit):
+    model, M = implicit_fit
+    with pytest.raises(InputValueError, match="userid"):
+        model.recommend(80, M[0])
+    with pytest.raises(InputTypeError, match="userid"):
+        model.recommend(1.5, M[0])
+    with pytest.raises(InputValueError, match="user_items"):
+        model.recommend(0, None)
+    with pytest.raises(InputValueError, match="user_items"):
+        model.recommend(0, M[:, :10])
+    with pytest.raises(InputValueError, match="items"):
+        model.recommend(0, M[0], items=[1], filter_items=[2])
+    with pytest.raises(InputValueError, match="itemid"):
+        model.similar_items(50)
+    with pytest.raises(InputValueError, match="N"):
+        model.recommend(0, M[0], N=-1)
