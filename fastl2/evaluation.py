@@ -1,4 +1,5 @@
-"""Seeded train/test splits of :class:`~fastl2.Interactions` and rating metrics.
+"""Seeded train/test splits of :class:`~fastl2.Interactions`, rating and ranking metrics,
+cross-validation.
 
 Every split returns ``(train, test)`` built with :meth:`Interactions.select`, so both share
 the id maps of the input: their matrices have the same shape, and a user or item index means
@@ -25,7 +26,8 @@ from ._validation import (Detail, as_1d, check_int, check_random_state, describe
                           fail)
 from .interactions import Interactions
 
-__all__ = ["random_split", "user_split", "time_split", "kfold", "rmse", "mae"]
+__all__ = ["random_split", "user_split", "time_split", "kfold", "rmse", "mae",
+           "ranking_metrics_at_k", "cross_validate"]
 
 Split = tuple[Interactions, Interactions]
 
@@ -396,3 +398,141 @@ def mae(y_true: Any, y_pred: Any) -> float:
     """
     t, p = _check_pair(y_true, y_pred)
     return float(np.mean(np.abs(t - p)))
+
+
+# ---------------------------------------------------------------------------- ranking
+def _user_item_csr(name: str, value: Any, shape: tuple[int, int]):
+    import scipy.sparse as sp
+
+    if isinstance(value, Interactions):
+        value = value.matrix
+    if not sp.issparse(value):
+        fail(name, "an Interactions or a scipy.sparse users × items matrix", value,
+             type_error=True)
+    m = sp.csr_matrix(value)
+    if m.shape != shape:
+        fail(name, f"shape {shape} (the model's users × items)", Detail(f"shape {m.shape}"))
+    m = m.copy()
+    m.sum_duplicates()
+    m.eliminate_zeros()
+    m.sort_indices()
+    return m
+
+
+def ranking_metrics_at_k(model: Any, train_user_items: Any, test_user_items: Any,
+                         K: int = 10, show_progress: bool = False,
+                         num_threads: int = 0) -> dict[str, float]:
+    """Ranking metrics of a fitted model's top-K lists against held-out interactions.
+
+    Same arguments and, for the metrics it shares, the same numbers as
+    ``implicit.evaluation.ranking_metrics_at_k`` (definitions in
+    :mod:`fastl2._kernels.metrics`). Each user with at least one test item gets the model's
+    top K items with their training items filtered (``model.recommend``, parallel top-N
+    kernel); the metrics are computed by a parallel kernel.
+
+    Parameters
+    ----------
+    model : fitted fastl2 model
+    train_user_items, test_user_items : Interactions or scipy.sparse (users × items)
+        Internal indices of the model (e.g. the two halves of a split of the training
+        ``Interactions``).
+    K : int
+    show_progress : bool
+        Accepted for compatibility; the computation is not long enough to need a bar.
+    num_threads : int
+        0 = all cores.
+
+    Returns
+    -------
+    dict
+        ``precision``, ``map``, ``ndcg``, ``auc`` (implicit's definitions), ``recall``,
+        ``hit_rate``, ``mrr``, ``coverage`` (distinct recommended items / items) and
+        ``users`` (number of users evaluated).
+    """
+    from ._kernels import metrics as metric_kernels
+    from ._threads import thread_limit
+
+    model._check_fitted()
+    K = check_int("K", K, minimum=1)
+    num_threads = check_int("num_threads", num_threads, minimum=0)
+    shape = (model.user_factors_.shape[0], model.item_factors_.shape[0])
+    train = _user_item_csr("train_user_items", train_user_items, shape)
+    test = _user_item_csr("test_user_items", test_user_items, shape)
+    users = np.nonzero(np.diff(test.indptr) > 0)[0].astype(np.int64)
+    if users.size == 0:
+        fail("test_user_items", "at least one user with a test interaction",
+             Detail("no stored entries"))
+    sub = test[users]
+    with thread_limit(num_threads):
+        ids, _ = model.recommend(users, train[users], N=K)
+        out = np.empty((users.size, 7), dtype=np.float64)
+        metric_kernels.user_metrics(ids, sub.indptr.astype(np.int64),
+                                    sub.indices.astype(np.int64), shape[1], out)
+    recommended = np.unique(ids[ids >= 0])
+    return {
+        "precision": float(out[:, 0].sum() / out[:, 1].sum()),
+        "map": float(out[:, 3].mean()),
+        "ndcg": float(out[:, 4].mean()),
+        "auc": float(out[:, 5].mean()),
+        "recall": float(out[:, 2].mean()),
+        "hit_rate": float(np.mean(out[:, 0] > 0)),
+        "mrr": float(out[:, 6].mean()),
+        "coverage": float(recommended.size / shape[1]),
+        "users": int(users.size),
+    }
+
+
+_RATING_METRICS = {"rmse": rmse, "mae": mae}
+
+
+def cross_validate(model: Any, interactions: Interactions, folds: int = 5,
+                   metrics: tuple[str, ...] = ("rmse",), K: int = 10,
+                   random_state: int | np.random.Generator | None = None,
+                   fit_params: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+    """K-fold cross-validation of a fastl2 estimator (a fresh copy is fitted per fold).
+
+    Parameters
+    ----------
+    model : estimator
+        Its parameters are copied (``get_params``) for every fold; it is not modified.
+    interactions : Interactions
+        Split by :func:`kfold`.
+    folds : int, default 5
+    metrics : tuple of str
+        ``"rmse"``, ``"mae"`` (rating metrics of ``predict``) and any key returned by
+        :func:`ranking_metrics_at_k` (``"precision"``, ``"ndcg"``, ``"map"``, ``"auc"``,
+        ``"recall"``, ``"hit_rate"``, ``"mrr"``, ``"coverage"``), computed at ``K``.
+    random_state : seed of the folds.
+    fit_params : dict, optional
+        Extra keyword arguments of ``fit`` (e.g. ``{"show_progress": False}``).
+
+    Returns
+    -------
+    dict
+        ``{metric: {"folds": [...], "mean": float, "std": float}}``.
+    """
+    ranking_keys = ("precision", "map", "ndcg", "auc", "recall", "hit_rate", "mrr", "coverage")
+    for name in metrics:
+        if name not in _RATING_METRICS and name not in ranking_keys:
+            fail("metrics", "names among " + ", ".join((*_RATING_METRICS, *ranking_keys)),
+                 name)
+    if not hasattr(model, "predict"):
+        rating = [name for name in metrics if name in _RATING_METRICS]
+        if rating:
+            fail("metrics", f"ranking metrics for {type(model).__name__}, which has no "
+                 "rating predictions", Detail(", ".join(rating)))
+    results: dict[str, list[float]] = {name: [] for name in metrics}
+    for train, test in kfold(interactions, folds, random_state):
+        fold_model = type(model)(**model.get_params(deep=False))
+        fold_model.fit(train, **(fit_params or {}))
+        if any(name in _RATING_METRICS for name in metrics):
+            users, items, values = test.to_arrays()
+            pred = fold_model.predict(users, items)
+        if any(name in ranking_keys for name in metrics):
+            ranking = ranking_metrics_at_k(fold_model, train, test, K=K)
+        for name in metrics:
+            value = (_RATING_METRICS[name](values, pred) if name in _RATING_METRICS
+                     else ranking[name])
+            results[name].append(float(value))
+    return {name: {"folds": vals, "mean": float(np.mean(vals)), "std": float(np.std(vals))}
+            for name, vals in results.items()}

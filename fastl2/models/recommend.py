@@ -68,7 +68,8 @@ class RecommenderMixin:
     def _select(self, Q, rows, offset, Y, bias, skip: sp.csr_matrix, banned, candidates,
                 all_items, N):
         n = rows.size
-        ids = np.empty((n, N), dtype=np.int64)
+        # int32 ids like implicit (its evaluation code reads them into C ints)
+        ids = np.empty((n, N), dtype=np.int32 if Y.shape[0] < 2**31 else np.int64)
         scores = np.empty((n, N), dtype=Y.dtype)
         ptr = skip.indptr.astype(np.int64)
         idx = skip.indices.astype(np.int64)
@@ -120,7 +121,8 @@ class RecommenderMixin:
         -------
         (ids, scores)
             1-D arrays for a scalar ``userid`` (fewer than N when fewer items are eligible),
-            else 2-D (n, N) arrays padded with id -1 and score -inf.
+            else 2-D (n, N) arrays padded with id -1 and score -inf. Ids are int32 (int64
+            beyond 2**31 items), scores in the factors' dtype.
         """
         self._check_fitted()
         N = int(N)
