@@ -14,7 +14,8 @@ from fastl2._threads import thread_limit
 def _run(mod, Q, rows, offset, Y, bias, candidates, all_items, seen, banned, N):
     out_ids = np.zeros((rows.size, N), dtype=np.int64)
     out_scores = np.zeros((rows.size, N), dtype=Y.dtype)
-    mod.topk_rows(Q, rows, offset, Y, bias, candidates, all_items, seen.indptr.astype(np.int64),
+    mod.topk_rows(Q, rows, offset, np.ascontiguousarray(Y.T), bias, candidates, all_items,
+                  seen.indptr.astype(np.int64),
                   seen.indices.astype(np.int64), banned, N, out_ids, out_scores)
     return out_ids, out_scores
 

@@ -1,7 +1,7 @@
 """Top-N selection of items for a batch of query rows, parallel over the rows.
 
 For query row r (a user, or an item for similar-items) with vector ``Q[r]``, the score of
-candidate item i is ``offset[r] + bias[i] + Q[r]·Y[i]``. Each row keeps the N best candidates
+candidate item i is ``offset[r] + bias[i] + Σ_a Q[r, a] Y[i, a]`` (summed in factor order). Each row keeps the N best candidates
 in a small heap (partial selection: no sort of all scores, no dense rows×items matrix), skips
 the items listed for it in a CSR (``skip_ptr``/``skip_idx``, sorted per row: the user's seen
 items) by merging as it walks the candidates in increasing index order, and skips items whose
@@ -18,6 +18,9 @@ import numpy as np
 from ._flags import CACHE, FASTMATH
 
 _ROWS_PER_CHUNK = 64
+_GROUP = 4  # query rows scored together: each item-vector load feeds all of them (8: slower here)
+_BLOCK = 512  # candidate items scored at once (4 × 512 scores stay in L1)
+_PAD = 64  # elements between the score rows (see _kernels/als.py on scratch layout)
 
 
 @numba.njit(fastmath=FASTMATH, nogil=True)
@@ -42,73 +45,119 @@ def _sift_down(hs, hi, n):  # pragma: no cover - compiled
             return
 
 
+@numba.njit(fastmath=FASTMATH, nogil=True, inline="always")
+def _push(hs, hi, size, N, s, i):  # pragma: no cover - compiled
+    """Offer candidate (s, i) to a heap of ``size`` entries (capacity N); returns the new
+    size. Candidates arrive in increasing item order, so an equal score never displaces."""
+    if size < N:
+        pos = size
+        hs[pos] = s
+        hi[pos] = i
+        while pos > 0:
+            parent = (pos - 1) >> 1
+            if hs[pos] < hs[parent] or (hs[pos] == hs[parent] and hi[pos] > hi[parent]):
+                hs[pos], hs[parent] = hs[parent], hs[pos]
+                hi[pos], hi[parent] = hi[parent], hi[pos]
+                pos = parent
+            else:
+                break
+        return size + 1
+    if N > 0 and s > hs[0]:
+        hs[0] = s
+        hi[0] = i
+        _sift_down(hs, hi, N)
+    return size
+
+
 @numba.njit(parallel=True, fastmath=FASTMATH, nogil=True, cache=CACHE)
-def topk_rows(Q, rows, offset, Y, bias, candidates, all_items, skip_ptr, skip_idx, banned, N,
+def topk_rows(Q, rows, offset, YT, bias, candidates, all_items, skip_ptr, skip_idx, banned, N,
               out_ids, out_scores):  # pragma: no cover - compiled
     """Best N items for each query row.
 
     Q : (n_query_vectors, k) query vectors; ``rows[r]`` picks the vector of output row r.
     offset : (len(rows),) added to every score of row r.
-    Y : (n_items, k) item vectors; bias : (n_items,) added per item (zeros for none).
+    YT : (k, n_items) item vectors, transposed (contiguous per factor).
+    bias : (n_items,) added per item (zeros for none).
     candidates : sorted item indices to consider (ignored when ``all_items``).
     skip_ptr, skip_idx : CSR with one row per output row, sorted item indices to skip.
     banned : (n_items,) uint8, nonzero = never recommend.
-    out_ids : (len(rows), N) int64, out_scores : (len(rows), N) float, written.
+    out_ids : (len(rows), N) int, out_scores : (len(rows), N) float, written.
+
+    Scores are computed for groups of _GROUP rows × blocks of _BLOCK candidates as axpys along
+    the items (each item-vector load feeds the whole group, no per-score reductions), then offered to the
+    rows' heaps.
     """
     n_rows = rows.shape[0]
-    k = Q.shape[1]
-    n_cand = Y.shape[0] if all_items else candidates.shape[0]
+    k = YT.shape[0]
+    n_cand = YT.shape[1] if all_items else candidates.shape[0]
     neg_inf = -np.inf
     n_chunks = (n_rows + _ROWS_PER_CHUNK - 1) // _ROWS_PER_CHUNK
     for c in numba.prange(n_chunks):
-        hs = np.empty(max(N, 1), dtype=out_scores.dtype)
-        hi = np.empty(max(N, 1), dtype=np.int64)
-        for r in range(c * _ROWS_PER_CHUNK, min(n_rows, (c + 1) * _ROWS_PER_CHUNK)):
-            q = Q[rows[r]]
-            off = offset[r]
-            size = 0
-            sp = skip_ptr[r]
-            send = skip_ptr[r + 1]
-            for t in range(n_cand):
-                i = t if all_items else candidates[t]
-                while sp < send and skip_idx[sp] < i:
-                    sp += 1
-                if sp < send and skip_idx[sp] == i:
-                    continue
-                if banned[i] != 0:
-                    continue
-                y = Y[i]
-                s = off + bias[i]
-                d = s - s
+        hs = np.empty((_GROUP, max(N, 1)), dtype=out_scores.dtype)
+        hi = np.empty((_GROUP, max(N, 1)), dtype=np.int64)
+        S = np.empty((_GROUP, _BLOCK + _PAD), dtype=out_scores.dtype)
+        items = np.empty(_BLOCK, dtype=np.int64)
+        Yb = np.empty((k, _BLOCK), dtype=YT.dtype)
+        size = np.zeros(_GROUP, dtype=np.int64)
+        sp = np.zeros(_GROUP, dtype=np.int64)
+        r_end = min(n_rows, (c + 1) * _ROWS_PER_CHUNK)
+        for g in range(c * _ROWS_PER_CHUNK, r_end, _GROUP):
+            ng = min(_GROUP, r_end - g)
+            for t in range(ng):
+                size[t] = 0
+                sp[t] = skip_ptr[g + t]
+            for b0 in range(0, n_cand, _BLOCK):
+                nb = min(_BLOCK, n_cand - b0)
+                for t in range(nb):
+                    items[t] = b0 + t if all_items else candidates[b0 + t]
+                if not all_items:  # gather the candidate columns once per block
+                    for a in range(k):
+                        ya = YT[a]
+                        yb = Yb[a]
+                        for t in range(nb):
+                            yb[t] = ya[items[t]]
+                for t in range(ng):
+                    St = S[t, :nb]
+                    off = offset[g + t]
+                    for j in range(nb):
+                        St[j] = off + bias[items[j]]
                 for a in range(k):
-                    d += q[a] * y[a]
-                s += d
-                if size < N:
-                    # sift up
-                    pos = size
-                    hs[pos] = s
-                    hi[pos] = i
-                    size += 1
-                    while pos > 0:
-                        parent = (pos - 1) >> 1
-                        if hs[pos] < hs[parent] or (hs[pos] == hs[parent] and
-                                                    hi[pos] > hi[parent]):
-                            hs[pos], hs[parent] = hs[parent], hs[pos]
-                            hi[pos], hi[parent] = hi[parent], hi[pos]
-                            pos = parent
-                        else:
-                            break
-                elif N > 0 and s > hs[0]:
-                    hs[0] = s
-                    hi[0] = i
-                    _sift_down(hs, hi, N)
-            # heap → sorted (best first): repeatedly move the worst to the end
-            for end in range(size - 1, -1, -1):
-                out_scores[r, end] = hs[0]
-                out_ids[r, end] = hi[0]
-                hs[0] = hs[end]
-                hi[0] = hi[end]
-                _sift_down(hs, hi, end)
-            for j in range(size, N):
-                out_scores[r, j] = neg_inf
-                out_ids[r, j] = -1
+                    ya = YT[a, b0:b0 + nb] if all_items else Yb[a, :nb]
+                    for t in range(ng):
+                        xa = Q[rows[g + t], a]
+                        St = S[t, :nb]
+                        for j in range(nb):
+                            St[j] += xa * ya[j]
+                for t in range(ng):
+                    r = g + t
+                    send = skip_ptr[r + 1]
+                    p = sp[t]
+                    sz = size[t]
+                    h_s = hs[t]  # views made once: a view per call costs refcount updates
+                    h_i = hi[t]
+                    St = S[t]
+                    for j in range(nb):
+                        i = items[j]
+                        while p < send and skip_idx[p] < i:
+                            p += 1
+                        if p < send and skip_idx[p] == i:
+                            continue
+                        if banned[i] != 0:
+                            continue
+                        sz = _push(h_s, h_i, sz, N, St[j], i)
+                    sp[t] = p
+                    size[t] = sz
+            for t in range(ng):
+                r = g + t
+                h_s = hs[t]
+                h_i = hi[t]
+                # heap → sorted (best first): repeatedly move the worst to the end
+                for end in range(size[t] - 1, -1, -1):
+                    out_scores[r, end] = h_s[0]
+                    out_ids[r, end] = h_i[0]
+                    h_s[0] = h_s[end]
+                    h_i[0] = h_i[end]
+                    _sift_down(h_s, h_i, end)
+                for j in range(size[t], N):
+                    out_scores[r, j] = neg_inf
+                    out_ids[r, j] = -1

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 
-def topk_rows(Q, rows, offset, Y, bias, candidates, all_items, skip_ptr, skip_idx, banned, N,
+def topk_rows(Q, rows, offset, YT, bias, candidates, all_items, skip_ptr, skip_idx, banned, N,
               out_ids, out_scores):
-    """Same signature and effect as the kernel."""
+    """Same signature and effect as the kernel (``YT`` = item vectors transposed)."""
+    Y = YT.T
     n_items = Y.shape[0]
     cand = np.arange(n_items) if all_items else np.asarray(candidates, dtype=np.int64)
     for r, row in enumerate(rows):

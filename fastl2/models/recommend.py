@@ -65,6 +65,17 @@ class RecommenderMixin:
             cache[which] = _unit_rows(getattr(self, f"{which}_factors_"))
         return cache[which]
 
+    def _transposed(self, Y: np.ndarray) -> np.ndarray:
+        """Y.T as a contiguous array, cached with the fitted state (item factors or their
+        normalized copies)."""
+        cache = self.__dict__.setdefault("_unit_cache", {})
+        key = ("T", id(Y))
+        hit = cache.get(key)
+        if hit is None or hit[0] is not Y:
+            hit = (Y, np.ascontiguousarray(Y.T))
+            cache[key] = hit
+        return hit[1]
+
     def _select(self, Q, rows, offset, Y, bias, skip: sp.csr_matrix, banned, candidates,
                 all_items, N):
         n = rows.size
@@ -73,10 +84,11 @@ class RecommenderMixin:
         scores = np.empty((n, N), dtype=Y.dtype)
         ptr = skip.indptr.astype(np.int64)
         idx = skip.indices.astype(np.int64)
+        YT = self._transposed(Y)
         for start in range(0, n, _BATCH):
             stop = min(n, start + _BATCH)
             sub_ptr = ptr[start:stop + 1] - ptr[start]
-            topk_kernels.topk_rows(Q, rows[start:stop], offset[start:stop], Y, bias, candidates,
+            topk_kernels.topk_rows(Q, rows[start:stop], offset[start:stop], YT, bias, candidates,
                                    all_items, sub_ptr, idx[ptr[start]:ptr[stop]], banned, N,
                                    ids[start:stop], scores[start:stop])
         return ids, scores
