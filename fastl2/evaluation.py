@@ -412,11 +412,13 @@ def _user_item_csr(name: str, value: Any, shape: tuple[int, int]):
     m = sp.csr_matrix(value)
     if m.shape != shape:
         fail(name, f"shape {shape} (the model's users × items)", Detail(f"shape {m.shape}"))
-    m = m.copy()
-    m.sum_duplicates()
-    m.eliminate_zeros()
-    m.sort_indices()
+    if not m.has_canonical_format:  # every stored entry counts, as in implicit
+        m = m.copy()
+        m.sum_duplicates()
     return m
+
+
+_EVAL_BATCH = 16384  # users per top-N batch in ranking_metrics_at_k
 
 
 def ranking_metrics_at_k(model: Any, train_user_items: Any, test_user_items: Any,
@@ -462,13 +464,19 @@ def ranking_metrics_at_k(model: Any, train_user_items: Any, test_user_items: Any
     if users.size == 0:
         fail("test_user_items", "at least one user with a test interaction",
              Detail("no stored entries"))
-    sub = test[users]
+    out = np.empty((users.size, 7), dtype=np.float64)
+    seen_items = np.zeros(shape[1], dtype=bool)
     with thread_limit(num_threads):
-        ids, _ = model.recommend(users, train[users], N=K)
-        out = np.empty((users.size, 7), dtype=np.float64)
-        metric_kernels.user_metrics(ids, sub.indptr.astype(np.int64),
-                                    sub.indices.astype(np.int64), shape[1], out)
-    recommended = np.unique(ids[ids >= 0])
+        # users in batches: memory stays bounded whatever the number of users
+        for start in range(0, users.size, _EVAL_BATCH):
+            batch = users[start:start + _EVAL_BATCH]
+            ids, _ = model.recommend(batch, train[batch], N=K)
+            sub = test[batch]
+            metric_kernels.user_metrics(ids, sub.indptr.astype(np.int64),
+                                        sub.indices.astype(np.int64), shape[1],
+                                        out[start:start + batch.size])
+            seen_items[ids[ids >= 0]] = True
+    recommended = np.nonzero(seen_items)[0]
     return {
         "precision": float(out[:, 0].sum() / out[:, 1].sum()),
         "map": float(out[:, 3].mean()),

@@ -172,15 +172,16 @@ class RecommenderMixin:
         if m.shape[1] != n_items:
             fail("user_items", f"{n_items} columns (the model's items)",
                  Detail(f"shape {m.shape}"))
-        if m.shape[0] != users.size:
+        if m.shape[0] != users.size or (m.shape[0] == n_users and
+                                          not np.array_equal(users, np.arange(n_users))):
             if m.shape[0] == n_users:
                 m = m[users]
             else:
                 fail("user_items", f"one row per userid ({users.size}) or the full training "
                      f"matrix ({n_users} rows)", Detail(f"shape {m.shape}"))
-        m = m.copy()
-        m.sum_duplicates()
-        m.sort_indices()
+        if not m.has_canonical_format:
+            m = m.copy()
+            m.sum_duplicates()
         return m
 
     def _similar(self, which: str, ids: Any, N: int, filter_items: Any, items: Any):
