@@ -111,7 +111,8 @@ class RecommenderMixin:
         userid : int or 1-D array of int
             Internal user indices.
         user_items : scipy.sparse matrix, optional
-            One row per entry of ``userid`` (or the full users × items training matrix),
+            One row per entry of ``userid``, as in ``implicit`` (a matrix with as many rows as
+            ``userid`` is always read that way); or the full users × items training matrix,
             giving the items to filter and, with ``recalculate_user``, the interactions to fold
             in. Required when ``filter_already_liked_items`` or ``recalculate_user``.
         N : int
@@ -172,8 +173,7 @@ class RecommenderMixin:
         if m.shape[1] != n_items:
             fail("user_items", f"{n_items} columns (the model's items)",
                  Detail(f"shape {m.shape}"))
-        if m.shape[0] != users.size or (m.shape[0] == n_users and
-                                          not np.array_equal(users, np.arange(n_users))):
+        if m.shape[0] != users.size:
             if m.shape[0] == n_users:
                 m = m[users]
             else:
