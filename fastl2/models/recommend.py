@@ -83,7 +83,7 @@ class RecommenderMixin:
         ids = np.empty((n, N), dtype=np.int32 if Y.shape[0] < 2**31 else np.int64)
         scores = np.empty((n, N), dtype=Y.dtype)
         ptr = skip.indptr.astype(np.int64)
-        idx = skip.indices.astype(np.int64)
+        idx = skip.indices  # int32 or int64 as stored: no copy of a large matrix
         YT = self._transposed(Y)
         for start in range(0, n, _BATCH):
             stop = min(n, start + _BATCH)
