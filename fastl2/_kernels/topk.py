@@ -18,7 +18,7 @@ import numpy as np
 from ._flags import CACHE, FASTMATH
 
 _ROWS_PER_CHUNK = 64
-_GROUP = 4  # query rows scored together: each item-vector load feeds all of them (8: slower here)
+_GROUP = 4  # query rows scored together (unrolled in topk_rows: each load of y feeds 4)
 _BLOCK = 512  # candidate items scored at once (4 × 512 scores stay in L1)
 _PAD = 64  # elements between the score rows (see _kernels/als.py on scratch layout)
 
@@ -89,6 +89,13 @@ def topk_rows(Q, rows, offset, YT, bias, candidates, all_items, skip_ptr, skip_i
     """
     n_rows = rows.shape[0]
     k = YT.shape[0]
+    zero = out_scores.dtype.type(0)
+    big = np.int64(2**62)
+    any_banned = False
+    for i in range(banned.shape[0]):
+        if banned[i] != 0:
+            any_banned = True
+            break
     n_cand = YT.shape[1] if all_items else candidates.shape[0]
     neg_inf = -np.inf
     n_chunks = (n_rows + _ROWS_PER_CHUNK - 1) // _ROWS_PER_CHUNK
@@ -116,18 +123,31 @@ def topk_rows(Q, rows, offset, YT, bias, candidates, all_items, skip_ptr, skip_i
                         yb = Yb[a]
                         for t in range(nb):
                             yb[t] = ya[items[t]]
-                for t in range(ng):
+                for t in range(_GROUP):  # rows past ng score as zero vectors, unused
                     St = S[t, :nb]
-                    off = offset[g + t]
+                    off = offset[g + t] if t < ng else zero
                     for j in range(nb):
                         St[j] = off + bias[items[j]]
+                S0 = S[0, :nb]
+                S1 = S[1, :nb]
+                S2 = S[2, :nb]
+                S3 = S[3, :nb]
+                q0 = Q[rows[g]]
+                q1 = Q[rows[g + min(1, ng - 1)]]
+                q2 = Q[rows[g + min(2, ng - 1)]]
+                q3 = Q[rows[g + min(3, ng - 1)]]
                 for a in range(k):
                     ya = YT[a, b0:b0 + nb] if all_items else Yb[a, :nb]
-                    for t in range(ng):
-                        xa = Q[rows[g + t], a]
-                        St = S[t, :nb]
-                        for j in range(nb):
-                            St[j] += xa * ya[j]
+                    x0 = q0[a]
+                    x1 = q1[a]
+                    x2 = q2[a]
+                    x3 = q3[a]
+                    for j in range(nb):  # one load of y_j feeds the four rows
+                        y = ya[j]
+                        S0[j] += x0 * y
+                        S1[j] += x1 * y
+                        S2[j] += x2 * y
+                        S3[j] += x3 * y
                 for t in range(ng):
                     r = g + t
                     send = skip_ptr[r + 1]
@@ -136,15 +156,23 @@ def topk_rows(Q, rows, offset, YT, bias, candidates, all_items, skip_ptr, skip_i
                     h_s = hs[t]  # views made once: a view per call costs refcount updates
                     h_i = hi[t]
                     St = S[t]
+                    full = sz == N
+                    thresh = h_s[0] if full and N > 0 else neg_inf
+                    nxt = skip_idx[p] if p < send else big
                     for j in range(nb):
+                        sc = St[j]
+                        if full and not (sc > thresh):
+                            continue  # most candidates stop here
                         i = items[j]
-                        while p < send and skip_idx[p] < i:
+                        while nxt < i:
                             p += 1
-                        if p < send and skip_idx[p] == i:
+                            nxt = skip_idx[p] if p < send else big
+                        if nxt == i or (any_banned and banned[i] != 0):
                             continue
-                        if banned[i] != 0:
-                            continue
-                        sz = _push(h_s, h_i, sz, N, St[j], i)
+                        sz = _push(h_s, h_i, sz, N, sc, i)
+                        if sz == N:
+                            full = True
+                            thresh = h_s[0]
                     sp[t] = p
                     size[t] = sz
             for t in range(ng):
