@@ -142,3 +142,35 @@ def test_recommend_bad_arguments_are_named(implicit_fit):
         model.similar_items(50)
     with pytest.raises(InputValueError, match="N"):
         model.recommend(0, M[0], N=-1)
+
+
+def test_fold_in_equals_the_full_als_half_step(implicit_fit, planted):
+    """recalculate_user solves exactly what a users half-step of the fit would give."""
+    from fastl2 import _als
+
+    model, M = implicit_fit
+    prm = model._checked_params()
+    users, items = _als.both_sides(M.astype(np.float64), model._confidence(M.data, prm))
+    sweeps = _als.ImplicitSweeps(users, items, 6, 0.05, False, 3, 1, np.dtype(np.float64))
+    X = model.user_factors.copy()
+    sweeps.half(users, sweeps.user_chunks, X, model.item_factors)
+    rows = np.arange(M.shape[0])
+    folded, _ = model._fold_in_users(M[rows], True)
+    np.testing.assert_allclose(folded, X, rtol=1e-10, atol=1e-12)
+
+    u, i, r, *_ = planted
+    m = BiasedMF(solver="als", factors=3, iterations=5, random_state=0,
+                 dtype=np.float64).fit((u, i, r))
+    ratings = sp.csr_matrix((r, (m.user_map_.to_index(u), m.item_map_.to_index(i))),
+                            shape=(m.user_factors_.shape[0], m.item_factors_.shape[0]))
+    P, offset = m._fold_in_users(ratings, True)
+    # the model's own last user half-step happened before its item half-step: redo it
+    ex_users, ex_items = _als.both_sides(ratings, ratings.data)
+    ex = _als.ExplicitSweeps(ex_users, ex_items, 3, (0.08, 0.08), (0.02, 0.02), True,
+                             m.global_mean_, 1, np.dtype(np.float64))
+    P2 = np.zeros_like(P)
+    bu2 = np.zeros(P.shape[0])
+    ex.half(ex_users, ex.user_chunks, P2, bu2, m.item_factors_, m.item_bias_, ex.reg[0],
+            ex.bias_reg[0])
+    np.testing.assert_allclose(P, P2, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(offset, m.global_mean_ + bu2, rtol=1e-12)
