@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from fastl2 import BiasedMF, ImplicitALS
+from fastl2 import BiasedMF, ImplicitALS, Interactions
 from fastl2.errors import InputTypeError, InputValueError
 
 
@@ -174,3 +174,73 @@ def test_fold_in_equals_the_full_als_half_step(implicit_fit, planted):
             ex.bias_reg[0])
     np.testing.assert_allclose(P, P2, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(offset, m.global_mean_ + bu2, rtol=1e-12)
+
+
+def test_partial_fit_users_and_items(implicit_fit):
+    model, M = implicit_fit
+    m = ImplicitALS(**model.get_params()).fit(M, show_progress=False)
+    before_sim = m.similar_items(3, N=3)
+    n_users, n_items = m.user_factors.shape[0], m.item_factors.shape[0]
+    # existing users: their rows become the exact solve (= recalculate_user)
+    expect, _ = m._fold_in_users(M[[2, 5]], True)
+    m.partial_fit_users([2, 5], M[[2, 5]])
+    np.testing.assert_array_equal(m.user_factors[[2, 5]], expect)
+    # a brand-new user appended: factors grow, the integer id map grows
+    liked = M[7]
+    m.partial_fit_users([n_users], liked)
+    assert m.user_factors.shape[0] == n_users + 1
+    assert m.user_map_.ids[-1] == m.user_map_.ids[:-1].max() + 1
+    ids, _ = m.recommend(n_users, liked, N=5)
+    ids7, _ = m.recommend(7, liked, N=5, recalculate_user=True)
+    assert ids.tolist() == ids7.tolist()
+    # a new item from its users; cached norms are refreshed
+    col = sp.hstack([M[:, 3].T, sp.csr_matrix((1, 1))]).tocsr()  # + the new user's column
+    m.partial_fit_items([n_items], col)
+    assert m.item_factors.shape[0] == n_items + 1
+    sim_ids, sim_scores = m.similar_items(n_items, N=3)
+    assert sim_ids[0] == n_items and sim_scores[0] == pytest.approx(1.0)
+    assert m.similar_items(3, N=3)[0].shape == before_sim[0].shape
+
+
+def test_partial_fit_with_string_ids_and_errors():
+    rng = np.random.default_rng(0)
+    users = np.array([f"u{k}" for k in rng.integers(0, 30, 600)])
+    items = np.array([f"i{k}" for k in rng.integers(0, 20, 600)])
+    data = Interactions.from_arrays(users, items, rng.integers(1, 6, 600).astype(float),
+                                    duplicates="last")
+    m = BiasedMF(factors=3, iterations=5, random_state=0).fit(data)
+    n_users, n_items = m.user_factors_.shape[0], m.item_factors_.shape[0]
+    row = sp.csr_matrix((np.array([5.0, 1.0]), (np.array([0, 0]), np.array([0, 1]))),
+                        shape=(1, n_items))
+    with pytest.raises(InputValueError, match="new_user_ids"):
+        m.partial_fit_users([n_users], row)
+    with pytest.raises(InputValueError, match="new_user_ids"):
+        m.partial_fit_users([n_users], row, new_user_ids=["u1"])  # already known
+    m.partial_fit_users([n_users], row, new_user_ids=["newbie"])
+    assert m.user_map_.to_ids(np.array([n_users]))[0] == "newbie"
+    pred = m.predict(["newbie", "newbie"], m.item_map_.to_ids(np.array([0, 1])), clip=False)
+    assert pred[0] > pred[1]  # rated 5 vs 1
+    with pytest.raises(InputValueError, match="user_items"):
+        m.partial_fit_users([0], row[:, :3])
+    with pytest.raises(InputValueError, match="userids"):
+        m.partial_fit_users([1, 1], sp.vstack([row, row]))
+
+
+def test_recommend_for_external_ids():
+    rng = np.random.default_rng(1)
+    users = np.array([f"u{k}" for k in rng.integers(0, 40, 800)])
+    items = np.array([f"i{k}" for k in rng.integers(0, 25, 800)])
+    data = Interactions.from_arrays(users, items, np.ones(800), duplicates="sum")
+    m = ImplicitALS(factors=3, iterations=3, random_state=0).fit(data, show_progress=False)
+    ext_ids, scores = m.recommend_for("u3", data, N=5)
+    row = m.user_map_.to_index(["u3"])[0]
+    int_ids, int_scores = m.recommend(row, data.matrix[row], N=5)
+    assert ext_ids.tolist() == m.item_map_.to_ids(int_ids).tolist()
+    np.testing.assert_array_equal(scores, int_scores)
+    seen_items = set(items[users == "u3"])
+    assert not seen_items & set(ext_ids.tolist())
+    batch, _ = m.recommend_for(["u3", "u4"], data, N=30)
+    assert batch.shape == (2, 30) and batch[0, 0] == ext_ids[0]
+    assert any(v is None for v in batch[0])  # fewer than 30 unseen items: padded
+    with pytest.raises(InputValueError, match="users"):
+        m.recommend_for("nobody", data)

@@ -316,16 +316,23 @@ class BiasedMF(RecommenderMixin, Estimator):
                 np.zeros(self.user_factors_.shape[0], dtype=dt),
                 np.zeros(self.item_factors_.shape[0], dtype=dt))
 
-    def _fold_in_users(self, rows: Any, include_bias: bool):
-        """Users' (p_u, b_u) solved exactly from their ratings against the fixed items (one
-        ALS half-step, whatever solver trained the model)."""
+    def _solve_rows(self, which: str, rows: Any):
+        """Rows (factors, bias) of ``which`` side solved exactly from their ratings against the
+        fixed other side (one ALS half-step, whatever solver trained the model)."""
         prm = self._checked_params()
+        name = "user_items" if which == "user" else "item_users"
         rows = rows.astype(prm["dtype"])
         if not np.isfinite(rows.data).all():
-            fail("user_items", "finite ratings", Detail("NaN/inf values"))
-        P, bu = _als.explicit_fold_in(rows, self.item_factors_, self.item_bias_,
-                                      self.global_mean_, prm["reg"][0], prm["bias_reg"][0],
-                                      prm["weighted"])
+            fail(name, "finite ratings", Detail("NaN/inf values"))
+        side = 0 if which == "user" else 1
+        other, other_bias = ((self.item_factors_, self.item_bias_) if which == "user"
+                             else (self.user_factors_, self.user_bias_))
+        return _als.explicit_fold_in(rows, other, other_bias, self.global_mean_,
+                                     prm["reg"][side], prm["bias_reg"][side], prm["weighted"])
+
+    def _fold_in_users(self, rows: Any, include_bias: bool):
+        """Users' (p_u, b_u) from their ratings against the fixed items."""
+        P, bu = self._solve_rows("user", rows)
         offset = (self.global_mean_ + bu) if include_bias else np.zeros_like(bu)
         return P, offset.astype(P.dtype)
 

@@ -219,15 +219,22 @@ class ImplicitALS(RecommenderMixin, Estimator):
                 np.zeros(self.user_factors_.shape[0], dtype=dt),
                 np.zeros(self.item_factors_.shape[0], dtype=dt))
 
-    def _fold_in_users(self, rows: Any, include_bias: bool):
-        """Users' factors solved exactly from their rows of interactions (fixed items)."""
+    def _solve_rows(self, which: str, rows: Any):
+        """Rows of ``which`` side solved exactly from their interactions against the fixed
+        other side (one Cholesky half-step); no biases in this model."""
         prm = self._checked_params()
+        name = "user_items" if which == "user" else "item_users"
         rows = rows.astype(prm["dtype"])
         if not np.isfinite(rows.data).all():
-            fail("user_items", "finite values", Detail("NaN/inf values"))
+            fail(name, "finite values", Detail("NaN/inf values"))
         rows.eliminate_zeros()
-        X = _als.implicit_fold_in(rows, self._confidence(rows.data, prm), self.item_factors_,
-                                  prm["reg"])
+        other = self.item_factors_ if which == "user" else self.user_factors_
+        return _als.implicit_fold_in(rows, self._confidence(rows.data, prm), other,
+                                     prm["reg"]), None
+
+    def _fold_in_users(self, rows: Any, include_bias: bool):
+        """Users' factors solved exactly from their rows of interactions (fixed items)."""
+        X, _ = self._solve_rows("user", rows)
         return X, np.zeros(X.shape[0], dtype=X.dtype)
 
     # ------------------------------------------------------------------ persistence

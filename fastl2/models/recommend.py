@@ -1,8 +1,9 @@
 """Top-N recommendation and similar items/users, shared by every fitted model.
 
-Ids: like ``implicit``, these methods take and return *internal* indices (rows of
-``user_factors_`` / ``item_factors_``, i.e. positions in ``user_map_.ids`` /
-``item_map_.ids``). Translate external ids with ``model.user_map_.to_index(ids)`` and back with
+Ids: like ``implicit``, ``recommend``, ``similar_*`` and ``partial_fit_*`` take and return
+*internal* indices (rows of ``user_factors_`` / ``item_factors_``, i.e. positions in
+``user_map_.ids`` / ``item_map_.ids``). ``recommend_for`` is the same by *external* ids (those
+of the training data). Translate by hand with ``model.user_map_.to_index(ids)`` and
 ``model.item_map_.to_ids(indices)``.
 """
 
@@ -197,6 +198,124 @@ class RecommenderMixin:
                            np.zeros(F.shape[0], F.dtype), sp.csr_matrix((rows.size, F.shape[0])),
                            banned, candidates, all_items, N)
         return self._result(*out, scalar)
+
+    def recommend_for(self, users: Any, seen: Any = None, N: int = 10,
+                      **kwargs: Any) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`recommend` by *external* ids: ``users`` are ids as in the training data,
+        ``seen`` an :class:`~fastl2.Interactions` sharing the model's id maps (e.g. the
+        training data) whose items are filtered; returns external item ids (an object array
+        padded with None for batches) and scores. Other keyword arguments go to
+        :meth:`recommend`."""
+        from ..interactions import Interactions
+
+        self._check_fitted()
+        rows = self.user_map_.to_index(users, name="users")
+        scalar = np.ndim(users) == 0
+        if seen is None:
+            kwargs.setdefault("filter_already_liked_items", False)
+            user_items = None
+        else:
+            if not isinstance(seen, Interactions):
+                fail("seen", "an Interactions sharing the model's id maps", seen,
+                     type_error=True)
+            if (len(seen.user_map) != len(self.user_map_)
+                    or len(seen.item_map) != len(self.item_map_)
+                    or not np.array_equal(seen.item_map.ids, self.item_map_.ids)):
+                fail("seen", "an Interactions with the model's id maps (e.g. its training "
+                     "data)", Detail(f"{seen.n_users} users × {seen.n_items} items"))
+            user_items = seen.matrix[np.atleast_1d(rows)]
+        ids, scores = self.recommend(rows[0] if scalar else rows, user_items, N=N, **kwargs)
+        if scalar:
+            return self.item_map_.to_ids(ids), scores
+        out = np.full(ids.shape, None, dtype=object)
+        ok = ids >= 0
+        out[ok] = self.item_map_.to_ids(ids[ok])
+        return out, scores
+
+    # ------------------------------------------------------------------ partial fit
+    def partial_fit_users(self, userids: Any, user_items: Any,
+                          new_user_ids: Any = None) -> "RecommenderMixin":
+        """Solve some users' factors (and bias) exactly from their interactions against the
+        fixed item factors — one ALS half-step for those rows — without retraining.
+
+        Parameters
+        ----------
+        userids : int or 1-D array of int
+            Internal indices (as ``implicit``). Indices at or beyond the current number of users
+            add users: the factor matrix grows to ``max(userids) + 1`` rows (rows not listed
+            stay zero) and the id map grows too.
+        user_items : scipy.sparse matrix
+            One row per entry of ``userids``, items as columns.
+        new_user_ids : array-like, optional
+            External ids of the added rows, in index order. Default, for integer id maps only:
+            consecutive integers after the largest existing id.
+        """
+        return self._partial_fit("user", userids, user_items, new_user_ids)
+
+    def partial_fit_items(self, itemids: Any, item_users: Any,
+                          new_item_ids: Any = None) -> "RecommenderMixin":
+        """The item-side twin of :meth:`partial_fit_users` (``item_users``: one row per
+        entry of ``itemids``, users as columns)."""
+        return self._partial_fit("item", itemids, item_users, new_item_ids)
+
+    def _partial_fit(self, which: str, ids: Any, matrix: Any, new_ids: Any):
+        from .._idmap import normalize_ids
+
+        self._check_fitted()
+        other = "item" if which == "user" else "user"
+        id_name = f"{which}ids"
+        mat_name = "user_items" if which == "user" else "item_users"
+        F = getattr(self, f"{which}_factors_")
+        n = F.shape[0]
+        n_other = getattr(self, f"{other}_factors_").shape[0]
+        idx = np.atleast_1d(np.asarray(ids))
+        if idx.ndim != 1 or (idx.size and not np.issubdtype(idx.dtype, np.integer)):
+            fail(id_name, "integer indices", ids, type_error=True)
+        idx = idx.astype(np.int64)
+        if idx.size and idx.min() < 0:
+            fail(id_name, "indices >= 0", Detail(f"{idx[idx < 0][:5].tolist()}"))
+        if np.unique(idx).size != idx.size:
+            fail(id_name, "distinct indices", Detail("repeated indices"))
+        if not sp.issparse(matrix):
+            fail(mat_name, "a scipy.sparse matrix", matrix, type_error=True)
+        rows = sp.csr_matrix(matrix)
+        if rows.shape != (idx.size, n_other):
+            fail(mat_name, f"shape ({idx.size}, {n_other}): one row per {id_name} entry",
+                 Detail(f"shape {rows.shape}"))
+        rows = rows.copy()
+        rows.sum_duplicates()
+        vectors, bias = self._solve_rows(which, rows)
+        n_new = max(n, int(idx.max()) + 1 if idx.size else n)
+        id_map = getattr(self, f"{which}_map_")
+        if n_new > n:
+            count = n_new - n
+            if new_ids is None:
+                if not np.issubdtype(id_map.ids.dtype, np.integer):
+                    fail(f"new_{which}_ids", f"external ids for the {count} added rows "
+                         "(the id map holds non-integer ids)", None)
+                start = int(id_map.ids.max()) + 1 if len(id_map) else 0
+                new = np.arange(start, start + count, dtype=id_map.ids.dtype)
+            else:
+                new = normalize_ids(f"new_{which}_ids", new_ids)
+                if new.size != count:
+                    fail(f"new_{which}_ids", f"{count} ids (rows {n}..{n_new - 1})",
+                         Detail(f"{new.size} ids"))
+                if (id_map.to_index(new, missing="ignore") >= 0).any() or \
+                        np.unique(new).size != new.size:
+                    fail(f"new_{which}_ids", "ids not already in the model", new_ids)
+            grown = np.zeros((n_new, F.shape[1]), dtype=F.dtype)
+            grown[:n] = F
+            setattr(self, f"{which}_factors_", grown)
+            bias_attr = f"{which}_bias_"
+            if hasattr(self, bias_attr):
+                b = getattr(self, bias_attr)
+                setattr(self, bias_attr, np.concatenate([b, np.zeros(count, dtype=b.dtype)]))
+            setattr(self, f"{which}_map_", id_map.extend(new, name=f"new_{which}_ids"))
+        getattr(self, f"{which}_factors_")[idx] = vectors
+        if bias is not None:
+            getattr(self, f"{which}_bias_")[idx] = bias
+        self.__dict__.pop("_unit_cache", None)  # norms and transposes are stale now
+        return self
 
     def similar_items(self, itemid: Any, N: int = 10, filter_items: Any = None,
                       items: Any = None) -> tuple[np.ndarray, np.ndarray]:
