@@ -341,6 +341,18 @@ def _lenskit_train(scorer, data, options, iterations: int):
     return setup, walls, cpus, contention
 
 
+def _lenskit_setup(threads: Any, backend_threads: int):
+    """Imports, thread pool and memory baseline shared by the LensKit runners."""
+    threads = _check_threads(threads)
+    lenskit, lk_als, from_interactions_df, TrainingOptions = _import_lenskit()
+    thread_label = _lenskit_threads(threads, backend_threads)
+    import pandas as pd
+
+    rss0 = _rss_bytes()
+    reset_peak_rss()
+    return threads, lenskit, lk_als, from_interactions_df, TrainingOptions, thread_label, pd, rss0
+
+
 def _lenskit_run_info(lenskit, threads, thread_label, peak, rss0, contention) -> dict[str, Any]:
     """Result fields shared by the LensKit runners."""
     return dict(version=lenskit.__version__, threads=threads, thread_control=thread_label,
@@ -380,13 +392,8 @@ def lenskit_biasedmf(users, items, ratings, *, factors: int, regularization: flo
     order), version, threads, peak_rss_bytes, rss_before_bytes, other_cpu_seconds,
     other_cpu_fraction.
     """
-    threads = _check_threads(threads)
-    lenskit, lk_als, from_interactions_df, TrainingOptions = _import_lenskit()
-    thread_label = _lenskit_threads(threads, backend_threads)
-    import pandas as pd
-
-    rss0 = _rss_bytes()
-    reset_peak_rss()
+    threads, lenskit, lk_als, from_interactions_df, TrainingOptions, thread_label, pd, rss0 = \
+        _lenskit_setup(threads, backend_threads)
     t0 = time.perf_counter()
     df = pd.DataFrame({"user_id": np.asarray(users), "item_id": np.asarray(items),
                        "rating": np.asarray(ratings, dtype=np.float32)})
@@ -459,13 +466,8 @@ def lenskit_implicitmf(user_items: sp.csr_matrix, *, factors: int, regularizatio
     ``item_factors`` indexed by row/column index (zeros for empty rows/columns), model (the
     trained ``ImplicitMFScorer``), version, threads, peak_rss_bytes.
     """
-    threads = _check_threads(threads)
-    lenskit, lk_als, from_interactions_df, TrainingOptions = _import_lenskit()
-    thread_label = _lenskit_threads(threads, backend_threads)
-    import pandas as pd
-
-    rss0 = _rss_bytes()
-    reset_peak_rss()
+    threads, lenskit, lk_als, from_interactions_df, TrainingOptions, thread_label, pd, rss0 = \
+        _lenskit_setup(threads, backend_threads)
     t0 = time.perf_counter()
     coo = sp.coo_matrix(user_items)
     df = pd.DataFrame({"user_id": coo.row.astype(np.int64), "item_id": coo.col.astype(np.int64),

@@ -23,6 +23,12 @@ _BLOCK = 512  # candidate items scored at once (4 × 512 scores stay in L1)
 _PAD = 64  # elements between the score rows (see _kernels/als.py on scratch layout)
 
 
+@numba.njit(fastmath=FASTMATH, nogil=True, inline="always")
+def _worse(hs, hi, a, b):  # pragma: no cover - compiled
+    """Heap entry a ranks below entry b: lower score, or equal score and higher item index."""
+    return hs[a] < hs[b] or (hs[a] == hs[b] and hi[a] > hi[b])
+
+
 @numba.njit(fastmath=FASTMATH, nogil=True)
 def _sift_down(hs, hi, n):  # pragma: no cover - compiled
     """Restore the min-heap (worst candidate at the root) after the root was replaced.
@@ -34,10 +40,9 @@ def _sift_down(hs, hi, n):  # pragma: no cover - compiled
             return
         child = left
         right = left + 1
-        if right < n and (hs[right] < hs[left] or
-                          (hs[right] == hs[left] and hi[right] > hi[left])):
+        if right < n and _worse(hs, hi, right, left):
             child = right
-        if hs[child] < hs[pos] or (hs[child] == hs[pos] and hi[child] > hi[pos]):
+        if _worse(hs, hi, child, pos):
             hs[pos], hs[child] = hs[child], hs[pos]
             hi[pos], hi[child] = hi[child], hi[pos]
             pos = child
@@ -55,7 +60,7 @@ def _push(hs, hi, size, N, s, i):  # pragma: no cover - compiled
         hi[pos] = i
         while pos > 0:
             parent = (pos - 1) >> 1
-            if hs[pos] < hs[parent] or (hs[pos] == hs[parent] and hi[pos] > hi[parent]):
+            if _worse(hs, hi, pos, parent):
                 hs[pos], hs[parent] = hs[parent], hs[pos]
                 hi[pos], hi[parent] = hi[parent], hi[pos]
                 pos = parent
