@@ -70,7 +70,7 @@ import statistics
 import subprocess
 import sys
 import time
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp

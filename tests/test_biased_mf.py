@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-import fastl2
 from fastl2 import BiasedMF, Interactions
 from fastl2.errors import InputTypeError, InputValueError, NotFittedError, TrainingDivergedError
 

@@ -29,6 +29,12 @@ def _worse(hs, hi, a, b):  # pragma: no cover - compiled
     return hs[a] < hs[b] or (hs[a] == hs[b] and hi[a] > hi[b])
 
 
+@numba.njit(fastmath=FASTMATH, nogil=True, inline="always")
+def _swap(hs, hi, a, b):  # pragma: no cover - compiled
+    hs[a], hs[b] = hs[b], hs[a]
+    hi[a], hi[b] = hi[b], hi[a]
+
+
 @numba.njit(fastmath=FASTMATH, nogil=True)
 def _sift_down(hs, hi, n):  # pragma: no cover - compiled
     """Restore the min-heap (worst candidate at the root) after the root was replaced.
@@ -43,8 +49,7 @@ def _sift_down(hs, hi, n):  # pragma: no cover - compiled
         if right < n and _worse(hs, hi, right, left):
             child = right
         if _worse(hs, hi, child, pos):
-            hs[pos], hs[child] = hs[child], hs[pos]
-            hi[pos], hi[child] = hi[child], hi[pos]
+            _swap(hs, hi, pos, child)
             pos = child
         else:
             return
@@ -61,8 +66,7 @@ def _push(hs, hi, size, N, s, i):  # pragma: no cover - compiled
         while pos > 0:
             parent = (pos - 1) >> 1
             if _worse(hs, hi, pos, parent):
-                hs[pos], hs[parent] = hs[parent], hs[pos]
-                hi[pos], hi[parent] = hi[parent], hi[pos]
+                _swap(hs, hi, pos, parent)
                 pos = parent
             else:
                 break
