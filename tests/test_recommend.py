@@ -244,3 +244,13 @@ def test_recommend_for_external_ids():
     assert any(v is None for v in batch[0])  # fewer than 30 unseen items: padded
     with pytest.raises(InputValueError, match="users"):
         m.recommend_for("nobody", data)
+
+
+def test_non_integer_arguments_are_rejected_not_truncated(implicit_fit):
+    model, M = implicit_fit
+    with pytest.raises(InputTypeError, match="userid"):
+        model.recommend(1.5, M[1], recalculate_user=True)
+    with pytest.raises(InputTypeError, match="N"):
+        model.recommend(0, M[0], N=2.5)
+    with pytest.raises(InputTypeError, match="N"):
+        model.similar_items(0, N=2.5)

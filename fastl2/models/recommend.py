@@ -15,7 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._kernels import topk as topk_kernels
-from .._validation import Detail, fail
+from .._validation import Detail, check_int, fail
 
 _BATCH = 4096  # query rows per kernel call: output memory is bounded by _BATCH × N
 
@@ -139,13 +139,12 @@ class RecommenderMixin:
             beyond 2**31 items), scores in the factors' dtype.
         """
         self._check_fitted()
-        N = int(N)
-        if N < 0:
-            fail("N", "an integer >= 0", N)
+        N = check_int("N", N, minimum=0)
         n_users = self.user_factors_.shape[0]
         n_items = self.item_factors_.shape[0]
-        users, scalar = _indices("userid", userid, n_users) if not recalculate_user else \
-            (np.atleast_1d(np.asarray(userid)).astype(np.int64), np.ndim(userid) == 0)
+        # with recalculate_user the rows come from user_items: any index >= 0 is fine
+        users, scalar = _indices("userid", userid,
+                                 n_users if not recalculate_user else np.iinfo(np.int64).max)
         rows_matrix = None
         if user_items is not None or filter_already_liked_items or recalculate_user:
             rows_matrix = self._user_rows(user_items, users, n_users, n_items)
@@ -191,9 +190,7 @@ class RecommenderMixin:
         rows, scalar = _indices(f"{which}id", ids, F.shape[0])
         names = ("filter_items", "items") if which == "item" else ("filter_users", "users")
         banned, candidates, all_items = _item_filter(F.shape[0], filter_items, items, names)
-        N = int(N)
-        if N < 0:
-            fail("N", "an integer >= 0", N)
+        N = check_int("N", N, minimum=0)
         out = self._select(F, rows, np.zeros(rows.size, F.dtype), F,
                            np.zeros(F.shape[0], F.dtype), sp.csr_matrix((rows.size, F.shape[0])),
                            banned, candidates, all_items, N)
