@@ -32,60 +32,100 @@ import numba
 import numpy as np
 
 from ._flags import CACHE, FASTMATH
-from .linalg import _u, cholesky_solve, gram_panel, matvec_panel
+from .linalg import NB, _u, cholesky_solve, gram_tiles
+from .simd import vfma, vload, vscale, vstore, vwidth
 
 _PAD = 64  # elements between scratch vectors (see implicit_cg_half)
-_PANEL = 256  # ratings per Gram panel: kp × 256 values stay in L2
 _GATHER_BYTES = 1 << 26  # a CG row copies its y_i to its own buffer when they fit in 64 MiB
+_ROWS_BYTES = 1 << 20  # Cholesky rows gather up to 1 MiB of factor rows at a time
+_SUB = 128  # gathered rows per Gram pass: kp × 128 values stay in L1/L2
+
+
+@numba.njit(nogil=True)
+def _padded(k):  # pragma: no cover - compiled
+    """k rounded up to the Cholesky block (a multiple of every vector width)."""
+    return ((k + NB - 1) // NB) * NB
+
+
+@numba.njit(nogil=True)
+def _gather_rows(ptr, chunk_ptr, c, kp, itemsize):  # pragma: no cover - compiled
+    """Rows of the gather buffer for chunk ``c``: its longest row, capped at _ROWS_BYTES."""
+    longest = 1
+    for u in range(chunk_ptr[c], chunk_ptr[c + 1]):
+        longest = max(longest, ptr[u + 1] - ptr[u])
+    return min(longest, max(_SUB, _ROWS_BYTES // (kp * itemsize)))
 
 
 @numba.njit(fastmath=FASTMATH, nogil=True, inline="always")
-def _transpose_panel(T, R, n, npad, k):  # pragma: no cover - compiled
-    """T[a, j] = R[j, a] for j < n, zero for n <= j < npad (a < k)."""
-    zero = T[0, 0] - T[0, 0]
-    for a in range(k):
-        ta = T[a]
-        for jj in range(n):
-            ta[jj] = R[jj, a]
-        for jj in range(n, npad):
-            ta[jj] = zero
+def _copy_row(r, q, k, w):  # pragma: no cover - compiled
+    """r[:k] = q[:k] (whole vectors when k is a multiple of the width)."""
+    if k % w == 0:
+        for c in range(0, k, w):
+            vstore(r, c, vload(q, c))
+    else:
+        for a in range(k):
+            r[a] = q[a]
+
+
+@numba.njit(fastmath=FASTMATH, nogil=True, inline="always")
+def _init_system(A, rhs, diag, k, kp):  # pragma: no cover - compiled
+    """A = diag·I (identity on the padding rows k..kp-1), rhs = 0."""
+    zero = diag - diag
+    one = A.dtype.type(1)
+    for a in range(kp):
+        rhs[a] = zero
+        row = A[a]
+        for b in range(kp):
+            row[b] = zero
+        row[a] = diag if a < k else one
+
+
+@numba.njit(fastmath=FASTMATH, nogil=True, inline="always")
+def _gram_rows(A, X, Y, m, kp):  # pragma: no cover - compiled
+    """A += Xᵀ Y over the first m gathered rows, _SUB rows per pass."""
+    one = A.dtype.type(1)
+    for s0 in range(0, m, _SUB):
+        gram_tiles(A, X[s0:], Y[s0:], min(_SUB, m - s0), 0, kp, one)
 
 
 # ---------------------------------------------------------------------------- explicit
 @numba.njit(fastmath=FASTMATH, nogil=True, inline="always")
-def _explicit_assemble(A, rhs, sv, T, R, tv, lo, hi, idx, vals, mu, Q, bi, lam,
+def _explicit_gather(R, tv, rhs, sv, lo, m, idx, vals, mu, Q, bi, k,
+                     kp):  # pragma: no cover - compiled
+    """R[j] = q_i, tv[j] = t = r − μ − b_i for the m entries from ``lo``; rhs += Σ t q and
+    sv += Σ q (vector accumulations on the padded rows); returns Σ t."""
+    w = vwidth(R[0, 0])
+    one = R.dtype.type(1)
+    tsum = mu - mu
+    for jj in range(m):
+        i = idx[lo + jj]
+        r = R[jj]
+        _copy_row(r, Q[i], k, w)
+        t = vals[lo + jj] - mu - bi[i]
+        tv[jj] = t
+        tsum += t
+        for c in range(0, kp, w):
+            y = vload(r, c)
+            vstore(rhs, c, vfma(t, y, vload(rhs, c)))
+            vstore(sv, c, vfma(one, y, vload(sv, c)))
+    return tsum
+
+
+@numba.njit(fastmath=FASTMATH, nogil=True, inline="always")
+def _explicit_assemble(A, rhs, sv, R, tv, lo, hi, idx, vals, mu, Q, bi, lam,
                        k):  # pragma: no cover - compiled
-    """A = λI + Σ q qᵀ, rhs = Σ t q, sv = Σ q (t = r − μ − b_i), panel by panel; returns Σ t.
-    Rows k..kp-1 of A are identity padding."""
-    kp = T.shape[0]
-    zero = mu - mu
-    one = Q.dtype.type(1)
+    """A = λI + Σ q qᵀ, rhs = Σ t q, sv = Σ q (t = r − μ − b_i), gathered block by block;
+    returns Σ t. Rows k..kp-1 of A are identity padding."""
+    kp = A.shape[0]
+    _init_system(A, rhs, lam, k, kp)
     for a in range(kp):
-        rhs[a] = zero
-        sv[a] = zero
-        row = A[a]
-        for b in range(kp):
-            row[b] = zero
-        row[a] = lam if a < k else one
-    tsum = zero
-    for p0 in range(lo, hi, _PANEL):
-        n = min(_PANEL, hi - p0)
-        npad = ((n + 15) >> 4) << 4
-        for jj in range(n):  # contiguous row copies first: many scattered rows in flight
-            i = idx[p0 + jj]
-            q = Q[i]
-            r = R[jj]
-            for a in range(k):
-                r[a] = q[a]
-                sv[a] += q[a]
-            t = vals[p0 + jj] - mu - bi[i]
-            tv[jj] = t
-            tsum += t
-        for jj in range(n, npad):
-            tv[jj] = zero
-        _transpose_panel(T, R, n, npad, k)
-        gram_panel(A, T, T, npad, kp)
-        matvec_panel(rhs, T, tv, npad, k)
+        sv[a] = lam - lam
+    tsum = mu - mu
+    cap = R.shape[0]
+    for p0 in range(lo, hi, cap):
+        m = min(cap, hi - p0)
+        tsum += _explicit_gather(R, tv, rhs, sv, p0, m, idx, vals, mu, Q, bi, k, kp)
+        _gram_rows(A, R, R, m, kp)
     return tsum
 
 
@@ -111,13 +151,13 @@ def explicit_als_half(ptr, idx, vals, mu, Q, bi, reg, reg_b, weighted, fallback_
     zero = mu - mu
     n_chunks = chunk_ptr.shape[0] - 1
     for c in numba.prange(n_chunks):
-        kp = ((k + 3) >> 2) << 2
+        kp = _padded(k)
         A = np.zeros((kp, kp), dtype=Q.dtype)
         rhs = np.zeros(kp, dtype=Q.dtype)
-        sv = np.zeros(kp + _PAD, dtype=Q.dtype)
-        T = np.zeros((kp, _PANEL), dtype=Q.dtype)  # rows >= k stay zero
-        R = np.zeros((_PANEL, k), dtype=Q.dtype)
-        tv = np.zeros(_PANEL, dtype=Q.dtype)
+        sv = np.zeros(kp, dtype=Q.dtype)
+        cap = _gather_rows(ptr, chunk_ptr, c, kp, Q.itemsize)
+        R = np.zeros((cap, kp), dtype=Q.dtype)  # columns >= k stay zero
+        tv = np.zeros(cap, dtype=Q.dtype)
         fallbacks = 0
         for u in range(chunk_ptr[c], chunk_ptr[c + 1]):
             lo = ptr[u]
@@ -133,7 +173,7 @@ def explicit_als_half(ptr, idx, vals, mu, Q, bi, reg, reg_b, weighted, fallback_
             d = (reg_b * n if weighted else reg_b) + Q.dtype.type(n)
             ridge = zero
             for attempt in range(2):  # one call site per helper keeps the compiled code small
-                tsum = _explicit_assemble(A, rhs, sv, T, R, tv, lo, hi, idx, vals, mu, Q, bi,
+                tsum = _explicit_assemble(A, rhs, sv, R, tv, lo, hi, idx, vals, mu, Q, bi,
                                           lam + ridge, k)
                 dd = d + ridge
                 tr = dd
@@ -159,11 +199,13 @@ def explicit_als_half(ptr, idx, vals, mu, Q, bi, reg, reg_b, weighted, fallback_
             bu[u] = b_u
             sse = 0.0
             for j in range(lo, hi):
-                i = idx[j]
+                # the gathered rows and residual targets when the row fit in the buffer
+                q = R[j - lo] if n <= cap else Q[idx[j]]
                 dot = zero
                 for a in range(k):
-                    dot += rhs[a] * Q[i, a]
-                e = vals[j] - (mu + b_u + bi[i] + dot)
+                    dot += rhs[a] * q[a]
+                t = tv[j - lo] if n <= cap else vals[j] - mu - bi[idx[j]]
+                e = t - (b_u + dot)
                 sse += np.float64(e) * np.float64(e)
             row_sse[u] = sse
         n_fallback[c] = fallbacks
@@ -197,38 +239,32 @@ def gram(Y, n_chunks):  # pragma: no cover - compiled
 
 
 @numba.njit(fastmath=FASTMATH, nogil=True, inline="always")
-def _implicit_assemble(A, rhs, T, W, R, wt, cp, lo, hi, idx, conf, Y, G,
-                       k):  # pragma: no cover - compiled
-    """A = G + Σ (c − 1) y yᵀ and rhs = Σ_{p=1} c y, panel by panel."""
-    kp = T.shape[0]
+def _implicit_assemble(A, rhs, W, R, lo, hi, idx, conf, Y, G, k):  # pragma: no cover - compiled
+    """A = G + Σ (c − 1) y yᵀ and rhs = Σ_{p=1} c y, gathered block by block (R holds the
+    rows y_i, W the weighted rows (c − 1) y_i)."""
+    kp = A.shape[0]
     zero = G[0, 0] - G[0, 0]
     one = Y.dtype.type(1)
+    w = vwidth(zero)
+    _init_system(A, rhs, one, k, kp)
     for a in range(k):
-        rhs[a] = zero
         for b in range(k):
             A[a, b] = G[a, b]
-    for p0 in range(lo, hi, _PANEL):
-        n = min(_PANEL, hi - p0)
-        npad = ((n + 15) >> 4) << 4
-        for jj in range(n):  # contiguous row copies first: many scattered rows in flight
-            y = Y[idx[p0 + jj]]
+    cap = R.shape[0]
+    for p0 in range(lo, hi, cap):
+        m = min(cap, hi - p0)
+        for jj in range(m):
             r = R[jj]
-            for a in range(k):
-                r[a] = y[a]
-            c = conf[p0 + jj]
-            wt[jj] = abs(c) - one
-            cp[jj] = max(c, zero)
-        for jj in range(n, npad):
-            wt[jj] = zero
-            cp[jj] = zero
-        _transpose_panel(T, R, n, npad, k)
-        for a in range(k):
-            ta = T[a]
-            wa = W[a]
-            for jj in range(npad):
-                wa[jj] = wt[jj] * ta[jj]
-        gram_panel(A, W, T, npad, kp)
-        matvec_panel(rhs, T, cp, npad, k)
+            wr = W[jj]
+            _copy_row(r, Y[idx[p0 + jj]], k, w)
+            cj = conf[p0 + jj]
+            weight = abs(cj) - one
+            pref = max(cj, zero)
+            for c in range(0, kp, w):
+                y = vload(r, c)
+                vstore(wr, c, vscale(weight, y))
+                vstore(rhs, c, vfma(pref, y, vload(rhs, c)))
+        _gram_rows(A, W, R, m, kp)
 
 
 @numba.njit(parallel=True, fastmath=FASTMATH, nogil=True, cache=CACHE)
@@ -239,16 +275,12 @@ def implicit_cholesky_half(ptr, idx, conf, Y, G, fallback_eps, chunk_ptr, X,
     zero = fallback_eps - fallback_eps
     n_chunks = chunk_ptr.shape[0] - 1
     for c in numba.prange(n_chunks):
-        kp = ((k + 3) >> 2) << 2
+        kp = _padded(k)
         A = np.zeros((kp, kp), dtype=Y.dtype)
         rhs = np.zeros(kp, dtype=Y.dtype)
-        T = np.zeros((kp, _PANEL), dtype=Y.dtype)  # rows >= k stay zero
-        W = np.zeros((kp, _PANEL), dtype=Y.dtype)
-        R = np.zeros((_PANEL, k), dtype=Y.dtype)
-        wt = np.zeros(_PANEL, dtype=Y.dtype)
-        cp = np.zeros(_PANEL, dtype=Y.dtype)
-        for a in range(k, kp):  # padding rows: identity (never touched by the solves)
-            A[a, a] = Y.dtype.type(1)
+        cap = _gather_rows(ptr, chunk_ptr, c, kp, Y.itemsize)
+        R = np.zeros((cap, kp), dtype=Y.dtype)  # columns >= k stay zero
+        W = np.zeros((cap, kp), dtype=Y.dtype)
         fallbacks = 0
         for u in range(chunk_ptr[c], chunk_ptr[c + 1]):
             lo = ptr[u]
@@ -259,7 +291,7 @@ def implicit_cholesky_half(ptr, idx, conf, Y, G, fallback_eps, chunk_ptr, X,
                 continue
             ridge = zero
             for attempt in range(2):  # one call site per helper keeps the compiled code small
-                _implicit_assemble(A, rhs, T, W, R, wt, cp, lo, hi, idx, conf, Y, G, k)
+                _implicit_assemble(A, rhs, W, R, lo, hi, idx, conf, Y, G, k)
                 tr = zero
                 for a in range(k):
                     A[a, a] += ridge

@@ -1,0 +1,162 @@
+"""Fixed-width SIMD vectors for the dense kernels, as a tiny Numba extension.
+
+Numba runs LLVM's loop vectorizer but not its SLP vectorizer, so a loop only becomes vector
+code along its own index. A register-blocked outer product (the Gram and Cholesky kernels in
+:mod:`.linalg`) needs the opposite: accumulators that are vectors *across* features, kept in
+registers over a loop on ratings. :class:`Vector` is such a value: a Numba type whose LLVM
+representation is ``<W x T>`` (one machine vector register), so a local ``Vector`` variable
+lives in a register, and a loop over ratings updating eight of them compiles to broadcasts
+and fused multiply-adds with no horizontal reductions.
+
+``W = VECTOR_BYTES // itemsize``: 64-byte vectors where the CPU has AVX-512, 32 bytes
+otherwise (16 or 8 float32 lanes). Numba's on-disk cache is keyed by the CPU, so code cached
+on one machine is never loaded on another with a different width.
+
+Loads and stores touch ``row[start : start + W]`` of a contiguous 1-D float array; callers
+keep that inside the array by construction. Under ``NUMBA_BOUNDSCHECK=1`` (the debug mode)
+both ends are checked and an ``IndexError`` is raised instead.
+"""
+
+import llvmlite.binding as llvm
+from llvmlite import ir
+from numba.core import cgutils, types
+from numba.extending import intrinsic, models, register_model
+
+
+def _host_vector_bytes() -> int:
+    features = llvm.get_host_cpu_features()
+    return 64 if features.get("avx512f", False) else 32
+
+
+VECTOR_BYTES = _host_vector_bytes()
+
+
+def lanes(dtype) -> int:
+    """Elements of ``dtype`` (a Numba float type) in one vector."""
+    return VECTOR_BYTES // (dtype.bitwidth // 8)
+
+
+class Vector(types.Type):
+    """``lanes(dtype)`` elements of ``dtype`` held in one vector register."""
+
+    def __init__(self, dtype):
+        self.dtype = dtype
+        self.lanes = lanes(dtype)
+        super().__init__(name=f"Vector({dtype}x{self.lanes})")
+
+
+@register_model(Vector)
+class _VectorModel(models.PrimitiveModel):
+    def __init__(self, dmm, fe_type):
+        elem = dmm.lookup(fe_type.dtype).get_value_type()
+        super().__init__(dmm, fe_type, ir.VectorType(elem, fe_type.lanes))
+
+
+def _is_row(a) -> bool:
+    return (isinstance(a, types.Array) and a.ndim == 1 and a.layout == "C"
+            and isinstance(a.dtype, types.Float))
+
+
+def _vector_ptr(context, builder, arrty, arr, start, n):
+    """Pointer to ``arr[start]`` as a pointer to an ``n``-lane vector (bounds-checked in
+    the debug mode)."""
+    ary = context.make_array(arrty)(context, builder, arr)
+    start = context.cast(builder, start, types.intp, types.intp)
+    if context.enable_boundscheck:
+        dim = builder.extract_value(ary.shape, 0)
+        last = builder.add(start, ir.Constant(start.type, n - 1))
+        cgutils.do_boundscheck(context, builder, start, dim, 0)
+        cgutils.do_boundscheck(context, builder, last, dim, 0)
+    ptr = builder.gep(ary.data, [start])
+    vty = ir.VectorType(ptr.type.pointee, n)
+    return builder.bitcast(ptr, vty.as_pointer()), vty
+
+
+def _align(context, vty):
+    return context.get_abi_sizeof(vty.element)
+
+
+@intrinsic
+def vload(typingctx, row, start):
+    """``row[start : start + W]`` as a vector."""
+    if not (_is_row(row) and isinstance(start, types.Integer)):
+        return None
+    vt = Vector(row.dtype)
+
+    def codegen(context, builder, sig, args):
+        ptr, vty = _vector_ptr(context, builder, sig.args[0], args[0], args[1], vt.lanes)
+        return builder.load(ptr, align=_align(context, vty))
+    return vt(row, start), codegen
+
+
+@intrinsic
+def vstore(typingctx, row, start, v):
+    """``row[start : start + W] = v``."""
+    if not (_is_row(row) and isinstance(start, types.Integer) and isinstance(v, Vector)
+            and v.dtype == row.dtype):
+        return None
+
+    def codegen(context, builder, sig, args):
+        ptr, vty = _vector_ptr(context, builder, sig.args[0], args[0], args[1],
+                               sig.args[2].lanes)
+        builder.store(args[2], ptr, align=_align(context, vty))
+        return context.get_dummy_value()
+    return types.void(row, start, v), codegen
+
+
+@intrinsic
+def vzero(typingctx, like):
+    """A vector of zeros of the type of the scalar ``like``."""
+    if not isinstance(like, types.Float):
+        return None
+    vt = Vector(like)
+
+    def codegen(context, builder, sig, args):
+        return ir.Constant(context.get_value_type(vt), None)
+    return vt(like), codegen
+
+
+@intrinsic
+def vwidth(typingctx, like):
+    """W for the type of the scalar ``like`` (a compile-time constant)."""
+    if not isinstance(like, types.Float):
+        return None
+    n = lanes(like)
+
+    def codegen(context, builder, sig, args):
+        return ir.Constant(ir.IntType(64), n)
+    return types.int64(like), codegen
+
+
+def _splat(builder, x, vty):
+    v = builder.insert_element(ir.Constant(vty, ir.Undefined), x, ir.Constant(ir.IntType(32), 0))
+    mask = ir.Constant(ir.VectorType(ir.IntType(32), vty.count), [0] * vty.count)
+    return builder.shuffle_vector(v, ir.Constant(vty, ir.Undefined), mask)
+
+
+@intrinsic
+def vfma(typingctx, x, y, acc):
+    """``acc + x·y`` in every lane, fused (one rounding); ``x`` a scalar."""
+    if not (isinstance(x, types.Float) and isinstance(y, Vector) and acc == y
+            and x == y.dtype):
+        return None
+
+    def codegen(context, builder, sig, args):
+        xs, yv, av = args
+        vty = yv.type
+        suffix = "f32" if isinstance(vty.element, ir.FloatType) else "f64"
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vty, [vty] * 3),
+                                            f"llvm.fma.v{vty.count}{suffix}")
+        return builder.call(fn, [_splat(builder, xs, vty), yv, av])
+    return y(x, y, acc), codegen
+
+
+@intrinsic
+def vscale(typingctx, x, y):
+    """``x·y`` in every lane; ``x`` a scalar."""
+    if not (isinstance(x, types.Float) and isinstance(y, Vector) and x == y.dtype):
+        return None
+
+    def codegen(context, builder, sig, args):
+        return builder.fmul(_splat(builder, args[0], args[1].type), args[1])
+    return y(x, y), codegen
