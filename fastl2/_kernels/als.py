@@ -33,11 +33,12 @@ import numpy as np
 
 from ._flags import CACHE, FASTMATH
 from .linalg import NB, _u, cholesky_solve, gram_tiles
-from .simd import vfma, vload, vscale, vstore, vwidth
+from .simd import prefetch, vfma, vload, vscale, vstore, vwidth
 
 _PAD = 64  # elements between scratch vectors (see implicit_cg_half)
 _GATHER_BYTES = 1 << 26  # a CG row copies its y_i to its own buffer when they fit in 64 MiB
-_ROWS_BYTES = 1 << 20  # Cholesky rows gather up to 1 MiB of factor rows at a time
+_ROWS_BYTES = 1 << 23  # Cholesky rows gather up to 8 MiB of factor rows at a time
+_AHEAD = 8  # rows prefetched ahead of a scattered gather
 _SUB = 128  # gathered rows per Gram pass: kp × 128 values stay in L1/L2
 
 
@@ -54,6 +55,17 @@ def _gather_rows(ptr, chunk_ptr, c, kp, itemsize):  # pragma: no cover - compile
     for u in range(chunk_ptr[c], chunk_ptr[c + 1]):
         longest = max(longest, ptr[u + 1] - ptr[u])
     return min(longest, max(_SUB, _ROWS_BYTES // (kp * itemsize)))
+
+
+@numba.njit(fastmath=FASTMATH, nogil=True, inline="always")
+def _prefetch_ahead(F, idx, j, stop, k):  # pragma: no cover - compiled
+    """Prefetch row ``F[idx[j + _AHEAD]]`` (every cache line of it) if j + _AHEAD < stop:
+    a gather of scattered rows otherwise waits on one cache miss after another."""
+    if j + _AHEAD < stop:
+        f = F[idx[j + _AHEAD]]
+        for a in range(0, k, 64 // F.itemsize):
+            prefetch(f, a)
+        prefetch(f, k - 1)
 
 
 @numba.njit(fastmath=FASTMATH, nogil=True, inline="always")
@@ -98,6 +110,7 @@ def _explicit_gather(R, tv, rhs, sv, lo, m, idx, vals, mu, Q, bi, k,
     one = R.dtype.type(1)
     tsum = mu - mu
     for jj in range(m):
+        _prefetch_ahead(Q, idx, lo + jj, lo + m, k)
         i = idx[lo + jj]
         r = R[jj]
         _copy_row(r, Q[i], k, w)
@@ -200,6 +213,8 @@ def explicit_als_half(ptr, idx, vals, mu, Q, bi, reg, reg_b, weighted, fallback_
             sse = 0.0
             for j in range(lo, hi):
                 # the gathered rows and residual targets when the row fit in the buffer
+                if n > cap:
+                    _prefetch_ahead(Q, idx, j, hi, k)
                 q = R[j - lo] if n <= cap else Q[idx[j]]
                 dot = zero
                 for a in range(k):
@@ -254,6 +269,7 @@ def _implicit_assemble(A, rhs, W, R, lo, hi, idx, conf, Y, G, k):  # pragma: no 
     for p0 in range(lo, hi, cap):
         m = min(cap, hi - p0)
         for jj in range(m):
+            _prefetch_ahead(Y, idx, p0 + jj, p0 + m, k)
             r = R[jj]
             wr = W[jj]
             _copy_row(r, Y[idx[p0 + jj]], k, w)

@@ -137,8 +137,7 @@ def _splat(builder, x, vty):
 @intrinsic
 def vfma(typingctx, x, y, acc):
     """``acc + x·y`` in every lane, fused (one rounding); ``x`` a scalar."""
-    if not (isinstance(x, types.Float) and isinstance(y, Vector) and acc == y
-            and x == y.dtype):
+    if not (isinstance(y, Vector) and acc == y and x == y.dtype):
         return None
 
     def codegen(context, builder, sig, args):
@@ -160,3 +159,24 @@ def vscale(typingctx, x, y):
     def codegen(context, builder, sig, args):
         return builder.fmul(_splat(builder, args[0], args[1].type), args[1])
     return y(x, y), codegen
+
+
+@intrinsic
+def prefetch(typingctx, row, start):
+    """Hint the CPU to bring the cache line holding ``row[start]`` into cache (no effect on
+    results; a prefetch never faults)."""
+    if not (_is_row(row) and isinstance(start, types.Integer)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        ary = context.make_array(sig.args[0])(context, builder, args[0])
+        ptr = builder.gep(ary.data, [context.cast(builder, args[1], sig.args[1], types.intp)])
+        i8p = ir.IntType(8).as_pointer()
+        fn = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [i8p] + [ir.IntType(32)] * 3),
+            "llvm.prefetch.p0")
+        i32 = ir.IntType(32)
+        builder.call(fn, [builder.bitcast(ptr, i8p), ir.Constant(i32, 0), ir.Constant(i32, 3),
+                          ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+    return types.void(row, start), codegen

@@ -1,0 +1,111 @@
+"""The dense helpers under the ALS kernels (``_kernels.simd`` vectors, ``_kernels.linalg``)
+against NumPy on small inputs."""
+
+import numba
+import numpy as np
+import pytest
+
+from fastl2._kernels.linalg import NB, cholesky_solve, gram_tiles
+from fastl2._kernels.simd import lanes, prefetch, vfma, vload, vscale, vstore, vwidth, vzero
+
+DTYPES = [np.float32, np.float64]
+
+
+@numba.njit
+def _axpy_chunks(x, y, alpha, out):
+    """out = alpha·x + y chunk by chunk, through every vector operation."""
+    w = vwidth(x[0])
+    for c in range(0, x.shape[0], w):
+        prefetch(y, c)
+        acc = vfma(alpha, vload(x, c), vload(y, c))
+        vstore(out, c, vfma(x[0] - x[0], vload(x, c), acc))
+    return w
+
+
+@numba.njit
+def _scaled_plus_zero(x, s, out):
+    w = vwidth(x[0])
+    for c in range(0, x.shape[0], w):
+        vstore(out, c, vfma(s, vload(x, c), vzero(x[0])))
+        vstore(out, c, vscale(s, vload(out, c)))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_vector_operations_match_numpy(dtype):
+    rng = np.random.default_rng(0)
+    n = 64
+    x = rng.standard_normal(n).astype(dtype)
+    y = rng.standard_normal(n).astype(dtype)
+    out = np.zeros(n, dtype)
+    w = _axpy_chunks(x, y, dtype(0.5), out)
+    assert w == lanes(numba.from_dtype(np.dtype(dtype)))
+    assert w * np.dtype(dtype).itemsize in (32, 64)
+    np.testing.assert_allclose(out, 0.5 * x + y, rtol=1e-6)
+    _scaled_plus_zero(x, dtype(3.0), out)
+    np.testing.assert_allclose(out, 9.0 * x, rtol=1e-6)
+
+
+def test_vector_load_is_bounds_checked_in_debug_mode():
+    @numba.njit(boundscheck=True)
+    def _first(x, start):
+        out = np.zeros(x.shape[0] + 64, x.dtype)
+        vstore(out, 0, vload(x, start))
+        return out[0]
+
+    x = np.arange(32, dtype=np.float32)
+    assert _first(x, 0) == 0.0
+    with pytest.raises(IndexError):
+        _first(x, 24)  # the vector would end past the array (16 lanes from 24, or 8 from 28)
+    with pytest.raises(IndexError):
+        _first(x, 32)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", [1, 7, 16, 130])
+@pytest.mark.parametrize("start", [0, 16])
+def test_gram_tiles_is_the_upper_triangle_of_a_weighted_product(dtype, n, start):
+    rng = np.random.default_rng(n)
+    kp = 48
+    Y = rng.standard_normal((n, kp)).astype(dtype)
+    wgt = rng.uniform(0.5, 2.0, n).astype(dtype)
+    X = (wgt[:, None] * Y).astype(dtype)
+    A0 = rng.standard_normal((kp, kp)).astype(dtype)
+    A = A0.copy()
+    gram_tiles(A, X, Y, n, start, kp, dtype(-2.0))
+    expect = A0.astype(np.float64) - 2.0 * (X.astype(np.float64).T @ Y)
+    upper = np.triu(np.ones((kp, kp), bool))
+    upper[:start] = False
+    tol = 1e-4 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(A[upper], expect[upper], rtol=tol, atol=tol * n)
+    untouched = np.zeros((kp, kp), bool)
+    untouched[:start] = True
+    np.testing.assert_array_equal(A[untouched], A0[untouched])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("k", [NB, 3 * NB, 8 * NB])
+def test_cholesky_solve_matches_numpy(dtype, k):
+    rng = np.random.default_rng(k)
+    M = rng.standard_normal((2 * k, k))
+    A = M.T @ M + 0.1 * np.eye(k)
+    b = rng.standard_normal(k)
+    x = np.linalg.solve(A, b)
+    Ak = np.triu(A).astype(dtype)  # only the upper triangle may be read
+    bk = b.astype(dtype)
+    assert cholesky_solve(Ak, bk, k)
+    tol = 2e-3 if dtype == np.float32 else 1e-10
+    np.testing.assert_allclose(bk, x, rtol=tol, atol=tol * np.abs(x).max())
+    L = np.linalg.cholesky(A)
+    np.testing.assert_allclose(np.triu(Ak), L.T, rtol=tol, atol=tol * np.abs(L).max())
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_cholesky_solve_reports_an_indefinite_matrix(dtype):
+    k = 2 * NB
+    A = np.eye(k, dtype=dtype)
+    A[20, 20] = -1.0
+    b = np.ones(k, dtype)
+    assert not cholesky_solve(A, b, k)
+    A = np.eye(k, dtype=dtype)
+    A[3, 3] = np.nan
+    assert not cholesky_solve(A, np.ones(k, dtype), k)
