@@ -156,21 +156,23 @@ class ExplicitSweeps:
         self.n_fallback = 0
         self.row_sse = np.zeros(max(users.n_rows, items.n_rows), dtype=np.float64)
 
-    def half(self, side: Side, chunks, X, bx, Y, by, reg, bias_reg) -> float:
+    def half(self, side: Side, chunks, X, bx, Y, by, reg, bias_reg, with_sse) -> float:
         sse = self.row_sse[:side.n_rows]
         nf = np.zeros(chunks.size - 1, dtype=np.int64)
         self.K.explicit_als_half(side.indptr, side.indices, side.values, self.mu, Y, by, reg,
                                  bias_reg, self.weighted,
                                  self.dtype.type(fallback_eps(self.dtype)), chunks, X, bx, sse,
-                                 nf)
+                                 nf, with_sse)
         self.n_fallback += int(nf.sum())
         return float(np.sum(sse))
 
     def iteration(self, P, bu, Q, bi) -> float:
-        """Users then items; returns the training RMSE after the item half."""
-        self.half(self.users, self.user_chunks, P, bu, Q, bi, self.reg[0], self.bias_reg[0])
+        """Users then items; returns the training RMSE after the item half (the only error
+        computed: the user half's would be stale at once)."""
+        self.half(self.users, self.user_chunks, P, bu, Q, bi, self.reg[0], self.bias_reg[0],
+                  False)
         sse = self.half(self.items, self.item_chunks, Q, bi, P, bu, self.reg[1],
-                        self.bias_reg[1])
+                        self.bias_reg[1], True)
         return float(np.sqrt(sse / max(self.users.values.size, 1)))
 
 
@@ -206,6 +208,6 @@ def explicit_fold_in(rows: sp.csr_matrix, Q: np.ndarray, bi: np.ndarray, mu: flo
     nf = np.zeros(chunks.size - 1, dtype=np.int64)
     als_kernels.explicit_als_half(side.indptr, side.indices, side.values, s(mu), Q, bi, s(reg),
                                   s(bias_reg), weighted, s(fallback_eps(dt)), chunks, P, bu,
-                                  np.zeros(side.n_rows), nf)
+                                  np.zeros(side.n_rows), nf, False)
     warn_fallbacks(int(nf.sum()), dt)
     return P, bu

@@ -49,6 +49,15 @@ def test_explicit_half_matches_reference(weighted):
     P1, bu1, sse, nf = out[0]
     assert np.all(P1[3] == 0) and bu1[3] == 0 and sse[3] == 0  # empty row
     assert nf.sum() == 0
+    assert np.all(sse[np.diff(ptr) > 0] > 0)
+    # without the training error: the same factors, the errors left at zero
+    for mod in (K, R):
+        P2, bu2, sse2 = P.copy(), np.zeros(P.shape[0]), np.full(P.shape[0], -1.0)
+        mod.explicit_als_half(ptr, idx, vals, 3.0, Q, bi, 0.1, 0.05, weighted, 1e-6, chunks,
+                              P2, bu2, sse2, np.zeros(3, dtype=np.int64), False)
+        np.testing.assert_array_equal(sse2, 0.0)
+        np.testing.assert_allclose(P2, P1, rtol=1e-5, atol=1e-10)
+        np.testing.assert_allclose(bu2, bu1, rtol=1e-5, atol=1e-10)
 
 
 def test_explicit_half_is_the_row_least_squares_minimum():

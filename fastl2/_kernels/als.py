@@ -157,9 +157,9 @@ def _eliminate_bias(A, rhs, sv, tsum, d, k):  # pragma: no cover - compiled
 
 @numba.njit(parallel=True, fastmath=FASTMATH, nogil=True, cache=CACHE)
 def explicit_als_half(ptr, idx, vals, mu, Q, bi, reg, reg_b, weighted, fallback_eps, chunk_ptr,
-                      P, bu, row_sse, n_fallback):  # pragma: no cover - compiled
+                      P, bu, row_sse, n_fallback, with_sse=True):  # pragma: no cover - compiled
     """Solve every row's (p_u, b_u) against fixed (Q, b_i); ``row_sse[u]`` gets the row's
-    squared training error with the new values."""
+    squared training error with the new values (0 when ``with_sse`` is False)."""
     k = Q.shape[1]
     zero = mu - mu
     n_chunks = chunk_ptr.shape[0] - 1
@@ -211,7 +211,7 @@ def explicit_als_half(ptr, idx, vals, mu, Q, bi, reg, reg_b, weighted, fallback_
                 P[u, a] = rhs[a]
             bu[u] = b_u
             sse = 0.0
-            for j in range(lo, hi):
+            for j in range(lo, hi if with_sse else lo):
                 # the gathered rows and residual targets when the row fit in the buffer
                 if n > cap:
                     _prefetch_ahead(Q, idx, j, hi, k)

@@ -15,7 +15,7 @@ import numba
 import numpy as np
 
 from ._flags import FASTMATH
-from .simd import vfma, vload, vscale, vstore, vwidth, vzero
+from .simd import hload, hzero, vfma, vload, vscale, vstore, vwidth, vzero
 
 
 @numba.njit(inline="always")
@@ -62,17 +62,49 @@ def _tile(A, X, Y, n, a0, b0, sign):  # pragma: no cover - compiled
 
 
 @numba.njit(fastmath=FASTMATH, nogil=True)
+def _half_tile(A, X, Y, n, a0, b0, sign):  # pragma: no cover - compiled
+    """:func:`_tile` on W/2 columns (half-width vectors): the 8 × 8 block on the diagonal of
+    a row block that starts half-way through a vector."""
+    z = hzero(A[0, 0])
+    c0 = c1 = c2 = c3 = c4 = c5 = c6 = c7 = z
+    for j in range(n):
+        x = X[j, a0:a0 + _MR]  # constant offsets from one pointer (x[a0 + i] would make
+        y = hload(Y[j], b0)     # LLVM keep eight induction pointers and spill them)
+        c0 = vfma(x[0], y, c0)
+        c1 = vfma(x[1], y, c1)
+        c2 = vfma(x[2], y, c2)
+        c3 = vfma(x[3], y, c3)
+        c4 = vfma(x[4], y, c4)
+        c5 = vfma(x[5], y, c5)
+        c6 = vfma(x[6], y, c6)
+        c7 = vfma(x[7], y, c7)
+    vstore(A[a0], b0, vfma(sign, c0, hload(A[a0], b0)))
+    vstore(A[a0 + 1], b0, vfma(sign, c1, hload(A[a0 + 1], b0)))
+    vstore(A[a0 + 2], b0, vfma(sign, c2, hload(A[a0 + 2], b0)))
+    vstore(A[a0 + 3], b0, vfma(sign, c3, hload(A[a0 + 3], b0)))
+    vstore(A[a0 + 4], b0, vfma(sign, c4, hload(A[a0 + 4], b0)))
+    vstore(A[a0 + 5], b0, vfma(sign, c5, hload(A[a0 + 5], b0)))
+    vstore(A[a0 + 6], b0, vfma(sign, c6, hload(A[a0 + 6], b0)))
+    vstore(A[a0 + 7], b0, vfma(sign, c7, hload(A[a0 + 7], b0)))
+
+
+@numba.njit(fastmath=FASTMATH, nogil=True)
 def gram_tiles(A, X, Y, n, start, kp, sign):  # pragma: no cover - compiled
     """A[a, b] += sign · Σ_{j < n} X[j, a] Y[j, b] for start <= a <= b < kp (upper triangle).
 
     ``X`` and ``Y`` hold n rows of at least ``kp`` columns (row-major, as gathered);
     ``start`` and ``kp`` are multiples of NB. With X = Y this is a symmetric rank-n update;
     with X = diag(w) Y a weighted one. Tiles on the diagonal also write a few entries below
-    it, which nothing reads.
+    it, which nothing reads; a row block starting half-way through a vector begins with a
+    half-width tile, so no tile lies wholly below the diagonal.
     """
     w = vwidth(A[0, 0])
     for a0 in range(start, kp, _MR):
-        for b0 in range((a0 // w) * w, kp, w):
+        b_start = (a0 // w) * w
+        if w == 2 * _MR and a0 > b_start:  # only the right half of this vector is needed
+            _half_tile(A, X, Y, n, a0, a0, sign)
+            b_start += w
+        for b0 in range(b_start, kp, w):
             _tile(A, X, Y, n, a0, b0, sign)
 
 

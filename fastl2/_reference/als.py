@@ -29,7 +29,7 @@ def _spd_solve(A: np.ndarray, b: np.ndarray, fallback_eps: float) -> tuple[np.nd
 
 
 def explicit_als_half(ptr, idx, vals, mu, Q, bi, reg, reg_b, weighted, fallback_eps, chunk_ptr,
-                      P, bu, row_sse, n_fallback):
+                      P, bu, row_sse, n_fallback, with_sse=True):
     """Same signature and effect as the kernel."""
     k = Q.shape[1]
     n_fallback[:] = 0
@@ -53,8 +53,11 @@ def explicit_als_half(ptr, idx, vals, mu, Q, bi, reg, reg_b, weighted, fallback_
         n_fallback[_chunk_of(chunk_ptr, u)] += fell_back
         P[u] = w[:k]
         bu[u] = w[k]
-        e = vals[lo:hi] - (mu + w[k] + bi[cols] + Q[cols] @ w[:k])
-        row_sse[u] = float(np.sum(e.astype(np.float64) ** 2))
+        if with_sse:
+            e = vals[lo:hi] - (mu + w[k] + bi[cols] + Q[cols] @ w[:k])
+            row_sse[u] = float(np.sum(e.astype(np.float64) ** 2))
+        else:
+            row_sse[u] = 0.0
 
 
 def gram(Y, n_chunks):
