@@ -37,7 +37,7 @@ from .simd import prefetch, vfma, vload, vscale, vstore, vwidth
 
 _PAD = 64  # elements between scratch vectors (see implicit_cg_half)
 _GATHER_BYTES = 1 << 26  # a CG row copies its y_i to its own buffer when they fit in 64 MiB
-_ROWS_BYTES = 1 << 23  # Cholesky rows gather up to 8 MiB of factor rows at a time
+_ROWS_BYTES = 1 << 23  # explicit rows keep up to 8 MiB of gathered factor rows (for the error)
 _AHEAD = 8  # rows prefetched ahead of a scattered gather
 _SUB = 128  # gathered rows per Gram pass: kp × 128 values stay in L1/L2
 
@@ -92,25 +92,17 @@ def _init_system(A, rhs, diag, k, kp):  # pragma: no cover - compiled
         row[a] = diag if a < k else one
 
 
-@numba.njit(fastmath=FASTMATH, nogil=True, inline="always")
-def _gram_rows(A, X, Y, m, kp):  # pragma: no cover - compiled
-    """A += Xᵀ Y over the first m gathered rows, _SUB rows per pass."""
-    one = A.dtype.type(1)
-    for s0 in range(0, m, _SUB):
-        gram_tiles(A, X[s0:], Y[s0:], min(_SUB, m - s0), 0, kp, one)
-
-
 # ---------------------------------------------------------------------------- explicit
 @numba.njit(fastmath=FASTMATH, nogil=True, inline="always")
-def _explicit_gather(R, tv, rhs, sv, lo, m, idx, vals, mu, Q, bi, k,
+def _explicit_gather(R, tv, rhs, sv, lo, m, hi, idx, vals, mu, Q, bi, k,
                      kp):  # pragma: no cover - compiled
-    """R[j] = q_i, tv[j] = t = r − μ − b_i for the m entries from ``lo``; rhs += Σ t q and
-    sv += Σ q (vector accumulations on the padded rows); returns Σ t."""
+    """R[j] = q_i, tv[j] = t = r − μ − b_i for the m entries from ``lo`` (prefetching up to
+    ``hi``); rhs += Σ t q and sv += Σ q (vector accumulations on the padded rows); returns Σ t."""
     w = vwidth(R[0, 0])
     one = R.dtype.type(1)
     tsum = mu - mu
     for jj in range(m):
-        _prefetch_ahead(Q, idx, lo + jj, lo + m, k)
+        _prefetch_ahead(Q, idx, lo + jj, hi, k)
         i = idx[lo + jj]
         r = R[jj]
         _copy_row(r, Q[i], k, w)
@@ -127,9 +119,11 @@ def _explicit_gather(R, tv, rhs, sv, lo, m, idx, vals, mu, Q, bi, k,
 @numba.njit(fastmath=FASTMATH, nogil=True, inline="always")
 def _explicit_assemble(A, rhs, sv, R, tv, lo, hi, idx, vals, mu, Q, bi, lam,
                        k):  # pragma: no cover - compiled
-    """A = λI + Σ q qᵀ, rhs = Σ t q, sv = Σ q (t = r − μ − b_i), gathered block by block;
-    returns Σ t. Rows k..kp-1 of A are identity padding."""
+    """A = λI + Σ q qᵀ, rhs = Σ t q, sv = Σ q (t = r − μ − b_i); returns Σ t. Rows
+    k..kp-1 of A are identity padding. The entries are gathered _SUB at a time, each batch
+    added to the Gram while it is in L1; R keeps the row's first ``len(R)`` of them."""
     kp = A.shape[0]
+    one = A.dtype.type(1)
     _init_system(A, rhs, lam, k, kp)
     for a in range(kp):
         sv[a] = lam - lam
@@ -137,8 +131,12 @@ def _explicit_assemble(A, rhs, sv, R, tv, lo, hi, idx, vals, mu, Q, bi, lam,
     cap = R.shape[0]
     for p0 in range(lo, hi, cap):
         m = min(cap, hi - p0)
-        tsum += _explicit_gather(R, tv, rhs, sv, p0, m, idx, vals, mu, Q, bi, k, kp)
-        _gram_rows(A, R, R, m, kp)
+        for s0 in range(0, m, _SUB):
+            ms = min(_SUB, m - s0)
+            Rs = R[s0:]
+            tsum += _explicit_gather(Rs, tv[s0:], rhs, sv, p0 + s0, ms, hi, idx, vals, mu, Q,
+                                     bi, k, kp)
+            gram_tiles(A, Rs, Rs, ms, 0, kp, one)
     return tsum
 
 
@@ -255,8 +253,9 @@ def gram(Y, n_chunks):  # pragma: no cover - compiled
 
 @numba.njit(fastmath=FASTMATH, nogil=True, inline="always")
 def _implicit_assemble(A, rhs, W, R, lo, hi, idx, conf, Y, G, k):  # pragma: no cover - compiled
-    """A = G + Σ (c − 1) y yᵀ and rhs = Σ_{p=1} c y, gathered block by block (R holds the
-    rows y_i, W the weighted rows (c − 1) y_i)."""
+    """A = G + Σ (c − 1) y yᵀ and rhs = Σ_{p=1} c y, gathered _SUB entries at a time (R
+    holds the rows y_i, W the weighted rows (c − 1) y_i), each batch added to the Gram while
+    it is in L1."""
     kp = A.shape[0]
     zero = G[0, 0] - G[0, 0]
     one = Y.dtype.type(1)
@@ -265,11 +264,10 @@ def _implicit_assemble(A, rhs, W, R, lo, hi, idx, conf, Y, G, k):  # pragma: no 
     for a in range(k):
         for b in range(k):
             A[a, b] = G[a, b]
-    cap = R.shape[0]
-    for p0 in range(lo, hi, cap):
-        m = min(cap, hi - p0)
+    for p0 in range(lo, hi, _SUB):
+        m = min(_SUB, hi - p0)
         for jj in range(m):
-            _prefetch_ahead(Y, idx, p0 + jj, p0 + m, k)
+            _prefetch_ahead(Y, idx, p0 + jj, hi, k)
             r = R[jj]
             wr = W[jj]
             _copy_row(r, Y[idx[p0 + jj]], k, w)
@@ -280,7 +278,7 @@ def _implicit_assemble(A, rhs, W, R, lo, hi, idx, conf, Y, G, k):  # pragma: no 
                 y = vload(r, c)
                 vstore(wr, c, vscale(weight, y))
                 vstore(rhs, c, vfma(pref, y, vload(rhs, c)))
-        _gram_rows(A, W, R, m, kp)
+        gram_tiles(A, W, R, m, 0, kp, one)
 
 
 @numba.njit(parallel=True, fastmath=FASTMATH, nogil=True, cache=CACHE)
@@ -294,9 +292,8 @@ def implicit_cholesky_half(ptr, idx, conf, Y, G, fallback_eps, chunk_ptr, X,
         kp = _padded(k)
         A = np.zeros((kp, kp), dtype=Y.dtype)
         rhs = np.zeros(kp, dtype=Y.dtype)
-        cap = _gather_rows(ptr, chunk_ptr, c, kp, Y.itemsize)
-        R = np.zeros((cap, kp), dtype=Y.dtype)  # columns >= k stay zero
-        W = np.zeros((cap, kp), dtype=Y.dtype)
+        R = np.zeros((_SUB, kp), dtype=Y.dtype)  # columns >= k stay zero
+        W = np.zeros((_SUB, kp), dtype=Y.dtype)
         fallbacks = 0
         for u in range(chunk_ptr[c], chunk_ptr[c + 1]):
             lo = ptr[u]
