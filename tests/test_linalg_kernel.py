@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from fastl2._kernels.linalg import NB, cholesky_solve, gram_tiles
-from fastl2._kernels.simd import lanes, prefetch, vfma, vload, vscale, vstore, vwidth, vzero
+from fastl2._kernels.simd import (lanes, prefetch, vfma, vload, vscale, vstore, vsum, vwidth,
+                                  vzero)
 
 DTYPES = [np.float32, np.float64]
 
@@ -30,6 +31,16 @@ def _scaled_plus_zero(x, s, out):
         vstore(out, c, vscale(s, vload(out, c)))
 
 
+@numba.njit
+def _dot_chunks(x, y):
+    """Σ x·y with vector products summed lane-wise, then across lanes."""
+    w = vwidth(x[0])
+    acc = vzero(x[0])
+    for c in range(0, x.shape[0], w):
+        acc = vfma(vload(x, c), vload(y, c), acc)
+    return vsum(acc)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_vector_operations_match_numpy(dtype):
     rng = np.random.default_rng(0)
@@ -43,6 +54,7 @@ def test_vector_operations_match_numpy(dtype):
     np.testing.assert_allclose(out, 0.5 * x + y, rtol=1e-6)
     _scaled_plus_zero(x, dtype(3.0), out)
     np.testing.assert_allclose(out, 9.0 * x, rtol=1e-6)
+    assert _dot_chunks(x, y) == pytest.approx(float(x.astype(np.float64) @ y), rel=1e-5)
 
 
 def test_vector_load_is_bounds_checked_in_debug_mode():

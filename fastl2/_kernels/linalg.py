@@ -15,7 +15,7 @@ import numba
 import numpy as np
 
 from ._flags import FASTMATH
-from .simd import hload, hzero, vfma, vload, vscale, vstore, vwidth, vzero
+from .simd import hload, hzero, vfma, vload, vscale, vstore, vsum, vwidth, vzero
 
 
 @numba.njit(inline="always")
@@ -114,8 +114,8 @@ def cholesky_solve(A, b, kp):  # pragma: no cover - compiled
 
     ``kp`` is a multiple of NB (callers pad a smaller system with identity rows and zero
     right-hand side). Blocked right-looking factorization A = UᵀU: each panel of NB rows is
-    factored with vector row operations, then the trailing matrix gets one rank-NB update by
-    :func:`gram_tiles` (the same register tiles as the Gram). Row operations start at the
+    factored left-looking with vector row operations, then the trailing matrix gets one
+    rank-NB update by :func:`gram_tiles` (the same register tiles as the Gram). Row operations start at the
     vector boundary at or below the diagonal; the entries below the diagonal they touch are
     never read. A is overwritten by U and b by x. Returns False (A and b partly overwritten)
     when a pivot is not positive and finite.
@@ -123,11 +123,17 @@ def cholesky_solve(A, b, kp):  # pragma: no cover - compiled
     zero = b[0] - b[0]
     one = A.dtype.type(1)
     w = vwidth(A[0, 0])
-    ukp = _u(kp)
     for j0 in range(0, kp, NB):
         j1 = j0 + NB
         for j in range(j0, j1):
             row = A[j]
+            # left-looking inside the panel: row j gets the updates of rows j0..j-1 summed in
+            # a register per vector, then one store (instead of one store per update)
+            for c in range((j // w) * w, kp, w):
+                acc = vload(row, c)
+                for p in range(j0, j):
+                    acc = vfma(-A[p, j], vload(A[p], c), acc)
+                vstore(row, c, acc)
             d = row[j]
             if not (d > zero) or not np.isfinite(d):
                 return False
@@ -136,24 +142,39 @@ def cholesky_solve(A, b, kp):  # pragma: no cover - compiled
             for c in range((j // w) * w, kp, w):
                 vstore(row, c, vscale(inv, vload(row, c)))
             row[j] = d
-            for i in range(j + 1, j1):
-                u = -row[i]
-                ri = A[i]
-                for c in range((i // w) * w, kp, w):
-                    vstore(ri, c, vfma(u, vload(row, c), vload(ri, c)))
         if j1 < kp:
             panel = A[j0:j1]
             gram_tiles(A, panel, panel, NB, j1, kp, -one)
-    # Uᵀ z = b (column sweep: axpy on the rows of U)
-    for t in range(kp):
-        z = b[t] / A[t, t]
-        b[t] = z
-        for i in range(_u(t + 1), ukp):
-            b[i] -= z * A[t, i]
-    # U x = z
-    for i in range(kp - 1, -1, -1):
-        s = b[i]
-        for t in range(_u(i + 1), ukp):
-            s -= A[i, t] * b[t]
-        b[i] = s / A[i, i]
+    # Uᵀ z = b, by blocks of W: the block's entries by substitution, then the later blocks
+    # get the block's rows of U as vector updates
+    for c0 in range(0, kp, w):
+        c1 = c0 + w
+        for t in range(c0, c1):
+            z = b[t] / A[t, t]
+            b[t] = z
+            row = A[t]
+            for i in range(t + 1, c1):
+                b[i] -= z * row[i]
+        for c in range(c1, kp, w):
+            acc = vload(b, c)
+            for t in range(c0, c1):
+                acc = vfma(-b[t], vload(A[t], c), acc)
+            vstore(b, c, acc)
+    # U x = z, by blocks of W from the last: each row of the block first loses its dot product
+    # with the x already known (vectors), then the block is solved column by column, so that
+    # no long chain of dependent scalar operations forms
+    for c0 in range(kp - w, -1, -w):
+        c1 = c0 + w
+        if c1 < kp:
+            for r in range(c0, c1):
+                row = A[r]
+                acc = vzero(zero)
+                for c in range(c1, kp, w):
+                    acc = vfma(vload(row, c), vload(b, c), acc)
+                b[r] -= vsum(acc)
+        for i in range(c1 - 1, c0 - 1, -1):
+            xi = b[i] / A[i, i]
+            b[i] = xi
+            for r in range(c0, i):
+                b[r] -= A[r, i] * xi
     return True

@@ -157,8 +157,9 @@ def _splat(builder, x, vty):
 
 @intrinsic
 def vfma(typingctx, x, y, acc):
-    """``acc + x·y`` in every lane, fused (one rounding); ``x`` a scalar."""
-    if not (isinstance(y, Vector) and acc == y and x == y.dtype):
+    """``acc + x·y`` in every lane, fused (one rounding); ``x`` a scalar (broadcast) or a
+    vector like ``y``."""
+    if not (isinstance(y, Vector) and acc == y and (x == y or x == y.dtype)):
         return None
 
     def codegen(context, builder, sig, args):
@@ -167,8 +168,29 @@ def vfma(typingctx, x, y, acc):
         suffix = "f32" if isinstance(vty.element, ir.FloatType) else "f64"
         fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vty, [vty] * 3),
                                             f"llvm.fma.v{vty.count}{suffix}")
-        return builder.call(fn, [_splat(builder, xs, vty), yv, av])
+        xv = xs if isinstance(sig.args[0], Vector) else _splat(builder, xs, vty)
+        return builder.call(fn, [xv, yv, av])
     return y(x, y, acc), codegen
+
+
+@intrinsic
+def vsum(typingctx, v):
+    """The sum of the lanes, by a fixed pairwise tree."""
+    if not isinstance(v, Vector):
+        return None
+
+    def codegen(context, builder, sig, args):
+        x = args[0]
+        n = x.type.count
+        i32 = ir.IntType(32)
+        while n > 1:
+            n //= 2
+            lo = builder.shuffle_vector(x, x, ir.Constant(ir.VectorType(i32, n), list(range(n))))
+            hi = builder.shuffle_vector(x, x, ir.Constant(ir.VectorType(i32, n),
+                                                          list(range(n, 2 * n))))
+            x = builder.fadd(lo, hi)
+        return builder.extract_element(x, ir.Constant(i32, 0))
+    return v.dtype(v), codegen
 
 
 @intrinsic
