@@ -156,7 +156,7 @@ class ExplicitSweeps:
         self.n_fallback = 0
         self.row_sse = np.zeros(max(users.n_rows, items.n_rows), dtype=np.float64)
 
-    def half(self, side: Side, chunks, X, bx, Y, by, reg, bias_reg, with_sse) -> float:
+    def half(self, side: Side, chunks, X, bx, Y, by, reg, bias_reg, with_sse=True) -> float:
         sse = self.row_sse[:side.n_rows]
         nf = np.zeros(chunks.size - 1, dtype=np.int64)
         self.K.explicit_als_half(side.indptr, side.indices, side.values, self.mu, Y, by, reg,
