@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from ._validation import Detail, fail
 from .errors import ModelFileError
 
 FORMAT = "fastl2"
@@ -80,6 +81,8 @@ def save_model(model: Any, path: Any) -> str:
     payload = {**arrays, **meta}
     payload["__checksum__"] = np.array(_checksum({**arrays, **meta}))
     directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        fail("path", "a file in an existing directory", Detail(f"{path!r}"))
     fd, tmp = tempfile.mkstemp(prefix=".fastl2-", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -112,8 +115,10 @@ def load(path: Any) -> Any:
         raise ModelFileError(f"path: expected an existing fastl2 model file, got {path!r} "
                              "(no such file)") from None
     except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as exc:
+        why = (f"{type(exc).__name__}: {exc}" if "pickle" not in str(exc)
+               else "it holds pickled Python objects, which fastl2 never loads")
         raise ModelFileError(f"path: expected a fastl2 .npz model file, got {path!r} which "
-                             f"cannot be read as one ({type(exc).__name__}: {exc})") from None
+                             f"cannot be read as one ({why})") from None
     missing = [m for m in _META if m not in arrays]
     if missing or str(arrays.get("__format__", "")) != FORMAT:
         raise ModelFileError(f"path: expected a fastl2 model file, got {path!r}, a .npz "

@@ -1,24 +1,18 @@
-"""Command line: ``fastl2 demo`` (more commands come with the CLI issue).
-
-Exit codes: 0 success, 1 user error (one line on stderr, no traceback), 2 usage error.
-"""
+"""``fastl2 demo``: BiasedMF on embedded synthetic data, speed and accuracy."""
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 
 import numpy as np
 
-from . import __version__
-from .errors import Fastl2Error
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from .datasets import synthetic_ratings
-    from .evaluation import random_split, rmse
-    from .models.biased_mf import BiasedMF
+    from ..datasets import synthetic_ratings
+    from ..evaluation import random_split, rmse
+    from ..models.biased_mf import BiasedMF
 
     t0 = time.perf_counter()
     syn = synthetic_ratings(n_users=args.users, n_items=args.items, n_ratings=args.ratings,
@@ -51,11 +45,7 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="fastl2", description="Fast L2-regularized matrix factorization for recommenders.")
-    parser.add_argument("--version", action="version", version=f"fastl2 {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+def add_parser(sub: argparse._SubParsersAction) -> None:
     demo = sub.add_parser("demo", help="train BiasedMF on embedded synthetic data and report "
                           "speed and accuracy", description="Generate a planted low-rank "
                           "rating set, hold out 10%%, train BiasedMF by parallel SGD and report "
@@ -70,20 +60,3 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0, help="default: %(default)s")
     demo.add_argument("-v", "--verbose", action="store_true", help="print every epoch")
     demo.set_defaults(func=_demo)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except Fastl2Error as exc:
-        print(f"fastl2 {args.command}: error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
