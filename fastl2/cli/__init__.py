@@ -1,7 +1,7 @@
 """The ``fastl2`` command line.
 
 Commands: ``demo`` (embedded synthetic data), ``train``, ``evaluate``, ``recommend``,
-``similar``. Exit codes: 0 success; 1 user error (bad file, bad value, unknown id, corrupted
+``similar``, ``bench``. Exit codes: 0 success; 1 user error (bad file, bad value, unknown id, corrupted
 model), reported as one line on stderr without a traceback; 2 usage error (argparse).
 """
 
@@ -12,7 +12,7 @@ import sys
 
 from .. import __version__
 from ..errors import Fastl2Error
-from . import demo, everyday
+from . import bench, demo, everyday
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     demo.add_parser(sub)
     everyday.add_parsers(sub)
+    bench.add_parser(sub)
     return parser
 
 

@@ -1,0 +1,222 @@
+"""``fastl2 bench``: the benchmark suite from the command line (see docs/benchmarks.md)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any
+
+from .._validation import Detail, fail
+from .data import FORMATS, read_data
+
+SCHEMA = "fastl2-bench/1"
+
+
+def _int_list(text: str, name: str) -> list[int]:
+    try:
+        values = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        fail(name, "comma-separated integers", Detail(repr(text)))
+    if not values or min(values) < 1:
+        fail(name, "comma-separated integers >= 1", Detail(repr(text)))
+    return values
+
+
+def _plan(args: argparse.Namespace) -> dict[str, Any]:
+    from .. import bench_suite as suite
+    from .._threads import max_threads
+
+    if args.quick:
+        defaults = {"size": "tiny", "factors": "32", "repeat": 1}
+    else:
+        defaults = {"size": "small", "factors": "64", "repeat": 3}
+    kernels = [k.strip() for k in (args.kernels or ",".join(suite.KERNELS)).split(",")]
+    unknown = [k for k in kernels if k not in suite.KERNELS]
+    if unknown:
+        fail("--kernels", "names among " + ",".join(suite.KERNELS), Detail(",".join(unknown)))
+    top = max_threads()
+    threads = _int_list(args.threads, "--threads") if args.threads else sorted({1, top})
+    repeat = args.repeat if args.repeat is not None else defaults["repeat"]
+    if repeat < 1:
+        fail("--repeat", "an integer >= 1", repeat)
+    return {"kernels": kernels, "size": args.size or defaults["size"],
+            "factors": _int_list(args.factors or defaults["factors"], "--factors"),
+            "threads": threads, "repeat": repeat}
+
+
+def _progress(total: int, enabled: bool):
+    if enabled:
+        try:
+            from tqdm.auto import tqdm
+
+            return tqdm(total=total, file=sys.stderr, leave=False)
+        except ImportError:
+            pass
+    return None
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from .. import bench_suite as suite
+    from ..bench import machine_info
+    from ..evaluation import random_split
+
+    plan = _plan(args)
+    t_start = time.perf_counter()
+    need_explicit = any(k in ("sgd", "als") for k in plan["kernels"])
+    need_implicit = any(k in ("ials", "topk", "eval") for k in plan["kernels"])
+    if args.data:
+        data = read_data(args.data, args.format, args.sep)
+        label = args.data
+        explicit = random_split(data, test_fraction=0.1, random_state=args.seed)
+        implicit = explicit
+    else:
+        label = plan["size"]
+        explicit = suite.make_data(label, False, args.seed) if need_explicit else None
+        implicit = suite.make_data(label, True, args.seed) if need_implicit else None
+    steps = len(plan["factors"]) * len(plan["kernels"])
+    bar = _progress(steps, not args.no_progress)
+    rows: list[dict] = []
+    for k in plan["factors"]:
+        s = suite.Setup(factors=k, dtype=args.dtype, threads=plan["threads"],
+                        repeat=plan["repeat"], seed=args.seed, peers=args.peers, label=label)
+        model = None
+        for kernel in plan["kernels"]:
+            if bar is not None:
+                bar.set_description(f"{kernel} k={k}")
+            if kernel in ("sgd", "als"):
+                rows += suite.bench_explicit(kernel, *explicit, s)
+            elif kernel == "ials" or model is None:
+                ials_rows, model = suite.bench_ials(*implicit, s)
+                if kernel == "ials":
+                    rows += ials_rows
+            if kernel == "topk":
+                rows += suite.bench_topk(model, implicit[0], s)
+            elif kernel == "eval":
+                rows += suite.bench_eval(model, *implicit, s)
+            if bar is not None:
+                bar.update(1)
+    if bar is not None:
+        bar.close()
+    report = {"schema": SCHEMA, "machine": machine_info(),
+              "blas_threads_controlled": suite.blas_controlled(),
+              "settings": {**plan, "dtype": args.dtype, "data": label, "seed": args.seed,
+                           "peers": args.peers},
+              "wall_seconds": time.perf_counter() - t_start,
+              "rows": rows, "ratios": suite.ratios(rows)}
+    print(format_table(report))
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(report, fh, indent=1, default=str)
+    if args.markdown:
+        with open(args.markdown, "w") as fh:
+            fh.write(format_markdown(report))
+    if args.plot:
+        plot(report, args.plot)
+    return 0
+
+
+def _fmt(v: Any, spec: str) -> str:
+    return "" if v is None else format(v, spec)
+
+
+def _cells(r: dict) -> list[str]:
+    if r["status"] != "ok":
+        return [r["kernel"], str(r["factors"]), r["contender"], "", "skipped: " + r["reason"],
+                "", "", "", "", ""]
+    q = ", ".join(f"{k} {v:.4f}" for k, v in (r.get("quality") or {}).items())
+    unit = r.get("throughput_unit", "")
+    tp = r.get("throughput")
+    return [r["kernel"], str(r["factors"]), r["contender"], str(r["threads"]),
+            _fmt(r["seconds"], ".3f"), _fmt(r.get("spread_seconds"), ".3f"),
+            f"{tp / 1e6:.2f} M {unit}" if tp and tp >= 1e5 else f"{_fmt(tp, ',.0f')} {unit}",
+            _fmt(r.get("first_seconds"), ".2f"), _fmt(r.get("peak_rss_growth_mb"), ".0f"), q]
+
+
+_HEAD = ["kernel", "k", "contender", "thr", "s/it", "spread", "throughput", "warm-up s",
+         "RSS +MB", "quality"]
+
+
+def format_table(report: dict) -> str:
+    m = report["machine"]
+    body = [_cells(r) for r in report["rows"]]
+    widths = [max(len(h), *(len(row[i]) for row in body)) if body else len(h)
+              for i, h in enumerate(_HEAD)]
+    lines = [f"machine: {m['cpu']}, {m['cores']} cores, numba {m['numba']} "
+             f"({m['threading_layer']}), numpy {m['numpy']}; data {report['settings']['data']},"
+             f" {report['settings']['dtype']}",
+             "  ".join(h.ljust(w) for h, w in zip(_HEAD, widths))]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in body]
+    lines.append("ratios (time / time, same run):")
+    lines += [f"  {r['kernel']} k={r['factors']}: {r['ratio']} = {r['value']:.2f}"
+              for r in report["ratios"]]
+    lines.append(f"total {report['wall_seconds']:.1f} s")
+    return "\n".join(lines)
+
+
+def format_markdown(report: dict) -> str:
+    m = report["machine"]
+    out = [f"Machine: {m['cpu']}, {m['cores']} cores, numba {m['numba']} "
+           f"({m['threading_layer']}), numpy {m['numpy']}. Data: {report['settings']['data']}"
+           f", {report['settings']['dtype']}.", "",
+           "| " + " | ".join(_HEAD) + " |", "|" + "---|" * len(_HEAD)]
+    out += ["| " + " | ".join(c.replace("|", "/") for c in _cells(r)) + " |"
+            for r in report["rows"]]
+    out += ["", "| kernel | k | ratio | value |", "|---|---|---|---:|"]
+    out += [f"| {r['kernel']} | {r['factors']} | {r['ratio']} | {r['value']:.2f} |"
+            for r in report["ratios"]]
+    return "\n".join(out) + "\n"
+
+
+def plot(report: dict, path: str) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        fail("--plot", "matplotlib installed (pip install 'fastl2[plot]')",
+             Detail("it is not installed"))
+    rows = [r for r in report["rows"] if r["status"] == "ok" and r.get("seconds")]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 0.5 * max(len(rows), 4) + 1.5))
+    labels = [f"{r['kernel']} k={r['factors']} {r['contender']} {r['threads']}t" for r in rows]
+    a.barh(labels, [1.0 / r["seconds"] for r in rows])
+    a.set_xlabel("runs per second (1 / s per epoch or pass)")
+    rat = report["ratios"]
+    b.barh([f"{r['kernel']} k={r['factors']}: {r['ratio']}" for r in rat],
+           [r["value"] for r in rat])
+    b.axvline(1.0, color="k", lw=0.8)
+    b.set_xlabel("time ratio (> 1: fastl2 faster / more threads faster)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "bench", help="time the kernels against pure NumPy and installed peers",
+        description="Time fastl2's kernels (sgd, als, ials, topk, eval) against the pure "
+        "NumPy baseline of the same algorithm and, with --peers, against installed peers, on "
+        "one seeded synthetic set (or --data). Without options: the 'small' set, all "
+        "kernels, k=64, 1 and all threads, 3 steady repeats after a reported warm-up.")
+    p.add_argument("--quick", action="store_true", help="smoke run: tiny data, k=32, 1 repeat")
+    p.add_argument("--size", choices=("tiny", "small", "medium", "large", "xl"),
+                   help="synthetic set: small 1M, medium 5M, large 20M (ML-20M-shaped), "
+                   "xl 100M (Netflix-shaped) interactions")
+    p.add_argument("--data", help="a ratings file instead of synthetic data (90/10 split)")
+    p.add_argument("--format", choices=FORMATS, default="auto")
+    p.add_argument("--sep")
+    p.add_argument("--kernels", help="comma-separated among sgd,als,ials,topk,eval")
+    p.add_argument("--factors", help="comma-separated, e.g. 32,64,128")
+    p.add_argument("--threads", help="comma-separated thread counts (default: 1 and all)")
+    p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    p.add_argument("--repeat", type=int, help="steady repeats after the warm-up")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--peers", action="store_true",
+                   help="also time installed peers (absent ones are reported as skipped)")
+    p.add_argument("--json", metavar="PATH", help="write the report as JSON")
+    p.add_argument("--markdown", metavar="PATH", help="write the tables as Markdown")
+    p.add_argument("--plot", metavar="PATH", help="write a bar chart (needs matplotlib)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_bench)

@@ -1,0 +1,125 @@
+"""``fastl2 bench``: the report's documented JSON schema, its tables, ratios computed from
+its own rows, peers reported (ok or skipped, never an error), and bad options."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import pytest
+
+from fastl2 import bench_suite
+from fastl2.cli import main
+
+ROW_KEYS = {"kernel", "data", "factors", "dtype", "contender", "threads", "status"}
+OK_KEYS = {"seconds", "spread_seconds", "repeats", "throughput", "throughput_unit",
+           "first_seconds"}
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    d = tmp_path_factory.mktemp("bench")
+    paths = {"json": d / "r.json", "md": d / "r.md"}
+    rc = main(["bench", "--quick", "--threads", "1,2", "--repeat", "2", "--peers",
+               "--no-progress", "--json", str(paths["json"]), "--markdown", str(paths["md"])])
+    assert rc == 0
+    return json.loads(paths["json"].read_text()), paths["md"].read_text()
+
+
+def test_report_schema(report):
+    doc, _ = report
+    assert doc["schema"] == "fastl2-bench/1"
+    assert {"cpu", "cores", "numba", "numpy", "threading_layer"} <= set(doc["machine"])
+    assert doc["settings"]["kernels"] == list(bench_suite.KERNELS)
+    assert doc["settings"]["threads"] == [1, 2] and doc["settings"]["repeat"] == 2
+    for row in doc["rows"]:
+        assert ROW_KEYS <= set(row), row
+        assert row["status"] in ("ok", "skipped")
+        if row["status"] == "ok":
+            assert OK_KEYS <= set(row), row
+            assert row["seconds"] > 0 and row["throughput"] > 0
+        else:
+            assert row["reason"]
+
+
+def test_every_kernel_has_fastl2_per_thread_count_and_a_numpy_baseline(report):
+    doc, _ = report
+    for kernel in bench_suite.KERNELS:
+        rows = [r for r in doc["rows"] if r["kernel"] == kernel and r["status"] == "ok"]
+        ours = sorted(r["threads"] for r in rows if r["contender"] == "fastl2")
+        assert ours == [1, 2], kernel
+        assert any(r["contender"] == "numpy" for r in rows), kernel
+        for r in rows:
+            if r["contender"] == "fastl2":
+                assert r["repeats"] == 2 and r["first_seconds"] is not None
+
+
+def test_quality_is_reported_and_sane(report):
+    doc, _ = report
+    fastl2 = {(r["kernel"], r["threads"]): r for r in doc["rows"]
+              if r["contender"] == "fastl2"}
+    for kernel in ("sgd", "als"):
+        # planted noise std 0.5: a fitted model is well below the ratings' spread
+        assert 0.4 < fastl2[kernel, 1]["quality"]["rmse"] < 1.2
+    # identical factors for 1 and 2 threads, hence identical quality
+    assert fastl2["ials", 1]["quality"] == fastl2["ials", 2]["quality"]
+    assert 0.0 < fastl2["eval", 1]["quality"]["precision@10"] <= 1.0
+
+
+def test_ratios_are_computed_from_the_rows(report):
+    doc, _ = report
+    by = {(r["kernel"], r["contender"], r["threads"]): r["seconds"] for r in doc["rows"]
+          if r["status"] == "ok"}
+    for ratio in doc["ratios"]:
+        k = ratio["kernel"]
+        if ratio["ratio"] == "fastl2 1 thr / 2 thr":
+            expect = by[k, "fastl2", 1] / by[k, "fastl2", 2]
+        else:
+            name = ratio["ratio"].split(" / ")[0]
+            other = next(s for (kk, c, _), s in by.items() if kk == k and c == name)
+            expect = other / by[k, "fastl2", 2]
+        assert ratio["value"] == pytest.approx(expect)
+    assert {r["kernel"] for r in doc["ratios"] if r["ratio"].startswith("numpy")} == \
+        set(bench_suite.KERNELS)
+
+
+def test_peers_are_run_or_skipped_never_an_error(report):
+    doc, _ = report
+    peers = [r for r in doc["rows"] if r["contender"] not in ("fastl2", "numpy")]
+    assert {r["kernel"] for r in peers} >= {"sgd", "ials", "topk", "eval"}
+    has_implicit = importlib.util.find_spec("implicit") is not None
+    for r in peers:
+        if r["contender"].startswith("implicit"):
+            assert (r["status"] == "ok") == has_implicit, r
+
+
+def test_markdown_tables(report):
+    doc, md = report
+    lines = md.splitlines()
+    table = [ln for ln in lines if ln.startswith("| ") and "contender" not in ln
+             and ln.count("|") > 6]
+    assert len(table) == len(doc["rows"])
+    assert "| kernel | k | ratio | value |" in md
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["--kernels", "sgd,nope"], "--kernels"),
+    (["--threads", "0"], "--threads"),
+    (["--factors", "a,b"], "--factors"),
+    (["--repeat", "0"], "--repeat"),
+])
+def test_bad_options_exit_1(capsys, argv, needle):
+    rc = main(["bench", "--quick", "--no-progress", *argv])
+    err = capsys.readouterr().err
+    assert rc == 1 and needle in err and len(err.strip().splitlines()) == 1
+
+
+def test_plot_needs_matplotlib(tmp_path, capsys):
+    if importlib.util.find_spec("matplotlib") is not None:
+        rc = main(["bench", "--quick", "--kernels", "sgd", "--threads", "1", "--no-progress",
+                   "--plot", str(tmp_path / "p.png")])
+        assert rc == 0 and (tmp_path / "p.png").stat().st_size > 1000
+    else:
+        rc = main(["bench", "--quick", "--kernels", "sgd", "--threads", "1", "--no-progress",
+                   "--plot", str(tmp_path / "p.png")])
+        assert rc == 1 and "matplotlib" in capsys.readouterr().err
