@@ -123,8 +123,8 @@ def _fmt(v: Any, spec: str) -> str:
 
 def _cells(r: dict) -> list[str]:
     if r["status"] != "ok":
-        return [r["kernel"], str(r["factors"]), r["contender"], "", "skipped: " + r["reason"],
-                "", "", "", "", ""]
+        return [r["kernel"], str(r["factors"]), r["contender"], "", "", "", "", "", "",
+                "skipped: " + r["reason"]]
     q = ", ".join(f"{k} {v:.4f}" for k, v in (r.get("quality") or {}).items())
     unit = r.get("throughput_unit", "")
     tp = r.get("throughput")
