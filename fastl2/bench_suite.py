@@ -27,7 +27,7 @@ import numpy as np
 
 from .bench import PeakRSS
 
-KERNELS = ("sgd", "als", "ials", "topk", "eval")
+KERNELS = ("sgd", "als", "ials", "ials-chol", "topk", "eval")
 SIZES = {  # ML-20M-like shapes, scaled; xl is Netflix-shaped
     "tiny": (2_000, 500, 100_000),
     "small": (20_000, 4_000, 1_000_000),
@@ -223,27 +223,29 @@ def _surprise_svd(train, test, s: Setup) -> dict:
 
 
 # ---------------------------------------------------------------------------- implicit
-def bench_ials(train, test, s: Setup) -> tuple[list[dict], Any]:
-    """ImplicitALS with CG (3 steps): per-iteration time per thread count, ranking quality;
-    the NumPy twin's iteration; implicit's ``use_cg=True`` with ``--peers``. Returns the
-    rows and the last fitted model (reused by ``topk`` and ``eval``)."""
+def bench_ials(train, test, s: Setup, use_cg: bool = True) -> tuple[list[dict], Any]:
+    """ImplicitALS with CG (3 steps; kernel ``ials``) or Cholesky (``ials-chol``):
+    per-iteration time per thread count, ranking quality; the NumPy twin's iteration;
+    implicit's ALS with the same solver with ``--peers``. Returns the rows and the last
+    fitted model (reused by ``topk`` and ``eval``)."""
     from .models.implicit_als import ImplicitALS
 
+    kernel = "ials" if use_cg else "ials-chol"
     rows = []
     model = None
     for t in s.threads:
         times, record = _epoch_timer()
         model = ImplicitALS(factors=s.factors, iterations=s.repeat + 1, num_threads=t,
-                            random_state=s.seed, dtype=s.dtype)
+                            random_state=s.seed, dtype=s.dtype, use_cg=use_cg)
         with PeakRSS() as mem:
             model.fit(train, show_progress=False, callback=record)
-        rows.append(_row("ials", s, "fastl2", t, **_steady(times, train.nnz,
+        rows.append(_row(kernel, s, "fastl2", t, **_steady(times, train.nnz,
                                                              "interactions/s"),
                          peak_rss_growth_mb=(mem.growth or 0) / 2**20,
                          quality=_ranking(model, train, test)))
-    rows.append(_numpy_ials(train, s))
+    rows.append(_numpy_ials(train, s, use_cg))
     if s.peers:
-        rows.append(_implicit_als(train, test, s))
+        rows.append(_implicit_als(train, test, s, use_cg))
     return rows, model
 
 
@@ -254,7 +256,7 @@ def _ranking(model, train, test, K: int = 10) -> dict[str, float]:
     return {f"precision@{K}": res["precision"], f"ndcg@{K}": res["ndcg"]}
 
 
-def _numpy_ials(train, s: Setup) -> dict:
+def _numpy_ials(train, s: Setup, use_cg: bool) -> dict:
     from . import _als
 
     dt = np.dtype(s.dtype)
@@ -263,19 +265,22 @@ def _numpy_ials(train, s: Setup) -> dict:
     X = (rng.random((m.shape[0], s.factors)) * 0.01).astype(dt)
     Y = (rng.random((m.shape[1], s.factors)) * 0.01).astype(dt)
     users, items = _als.both_sides(m, (1 + m.data).astype(dt))
-    sw = _als.ImplicitSweeps(users, items, s.factors, 0.01, True, 3, 1, dt, reference=True)
+    sw = _als.ImplicitSweeps(users, items, s.factors, 0.01, use_cg, 3, 1, dt, reference=True)
     with blas_limit(1):
         t0 = time.perf_counter()
         sw.iteration(X, Y)
         sec = time.perf_counter() - t0
-    return _baseline("ials", s, sec, train.nnz, "interactions/s", note="CG twin (row by row)")
+    return _baseline("ials" if use_cg else "ials-chol", s, sec, train.nnz, "interactions/s",
+                     note=("CG" if use_cg else "Cholesky") + " twin (row by row)")
 
 
-def _implicit_als(train, test, s: Setup) -> dict:
+def _implicit_als(train, test, s: Setup, use_cg: bool) -> dict:
+    kernel, name = (("ials", "implicit ALS (CG)") if use_cg
+                    else ("ials-chol", "implicit ALS (Cholesky)"))
     try:
         from implicit.cpu.als import AlternatingLeastSquares
     except ImportError:
-        return _skipped("ials", s, "implicit ALS (CG)", "implicit is not installed")
+        return _skipped(kernel, s, name, "implicit is not installed")
     t = max(s.threads)
     times, record = _epoch_timer()
     # implicit's confidence is alpha·r: alpha = 1 on 1 + r matches fastl2's 1 + alpha·r
@@ -283,14 +288,14 @@ def _implicit_als(train, test, s: Setup) -> dict:
     m.data = (1 + m.data).astype(np.float32)
     with blas_limit(1):
         peer = AlternatingLeastSquares(factors=s.factors, regularization=0.01, alpha=1.0,
-                                       iterations=s.repeat + 1, use_cg=True, num_threads=t,
+                                       iterations=s.repeat + 1, use_cg=use_cg, num_threads=t,
                                        random_state=s.seed, dtype=np.dtype(s.dtype))
         with PeakRSS() as mem:
             peer.fit(m, show_progress=False, callback=record)
     from implicit.evaluation import ranking_metrics_at_k as implicit_metrics
 
     res = implicit_metrics(peer, train.matrix, test.matrix, K=10, show_progress=False)
-    return _row("ials", s, "implicit ALS (CG)", t,
+    return _row(kernel, s, name, t,
                 **_steady(times, train.nnz, "interactions/s"),
                 peak_rss_growth_mb=(mem.growth or 0) / 2**20,
                 quality={"precision@10": float(res["precision"]),

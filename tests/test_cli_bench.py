@@ -63,6 +63,7 @@ def test_quality_is_reported_and_sane(report):
         assert 0.4 < fastl2[kernel, 1]["quality"]["rmse"] < 1.2
     # identical factors for 1 and 2 threads, hence identical quality
     assert fastl2["ials", 1]["quality"] == fastl2["ials", 2]["quality"]
+    assert fastl2["ials-chol", 1]["quality"] == fastl2["ials-chol", 2]["quality"]
     assert 0.0 < fastl2["eval", 1]["quality"]["precision@10"] <= 1.0
 
 
@@ -86,7 +87,7 @@ def test_ratios_are_computed_from_the_rows(report):
 def test_peers_are_run_or_skipped_never_an_error(report):
     doc, _ = report
     peers = [r for r in doc["rows"] if r["contender"] not in ("fastl2", "numpy")]
-    assert {r["kernel"] for r in peers} >= {"sgd", "ials", "topk", "eval"}
+    assert {r["kernel"] for r in peers} >= {"sgd", "ials", "ials-chol", "topk", "eval"}
     has_implicit = importlib.util.find_spec("implicit") is not None
     for r in peers:
         if r["contender"].startswith("implicit"):

@@ -65,7 +65,7 @@ def _bench(args: argparse.Namespace) -> int:
     plan = _plan(args)
     t_start = time.perf_counter()
     need_explicit = any(k in ("sgd", "als") for k in plan["kernels"])
-    need_implicit = any(k in ("ials", "topk", "eval") for k in plan["kernels"])
+    need_implicit = any(k in ("ials", "ials-chol", "topk", "eval") for k in plan["kernels"])
     if args.data:
         data = read_data(args.data, args.format, args.sep)
         label = args.data
@@ -87,6 +87,8 @@ def _bench(args: argparse.Namespace) -> int:
                 bar.set_description(f"{kernel} k={k}")
             if kernel in ("sgd", "als"):
                 rows += suite.bench_explicit(kernel, *explicit, s)
+            elif kernel == "ials-chol":
+                rows += suite.bench_ials(*implicit, s, use_cg=False)[0]
             elif kernel == "ials" or model is None:
                 ials_rows, model = suite.bench_ials(*implicit, s)
                 if kernel == "ials":
@@ -178,16 +180,23 @@ def plot(report: dict, path: str) -> None:
     except ImportError:
         fail("--plot", "matplotlib installed (pip install 'fastl2[plot]')",
              Detail("it is not installed"))
-    rows = [r for r in report["rows"] if r["status"] == "ok" and r.get("seconds")]
-    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 0.5 * max(len(rows), 4) + 1.5))
-    labels = [f"{r['kernel']} k={r['factors']} {r['contender']} {r['threads']}t" for r in rows]
-    a.barh(labels, [1.0 / r["seconds"] for r in rows])
-    a.set_xlabel("runs per second (1 / s per epoch or pass)")
+    rows = [r for r in report["rows"] if r["status"] == "ok" and r.get("throughput")]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(13, 0.45 * max(len(rows), 4) + 1.8))
+    labels = [f"{r['kernel']} k={r['factors']}: {r['contender']}, {r['threads']} thr "
+              f"({r['throughput_unit']})" for r in rows]
+    colors = ["C0" if r["contender"] == "fastl2" else "C7" if r["contender"] == "numpy"
+              else "C1" for r in rows]
+    a.barh(labels, [r["throughput"] for r in rows], color=colors)
+    a.set_xscale("log")
+    a.invert_yaxis()
+    a.set_xlabel("throughput (log scale; blue fastl2, grey NumPy, orange peers)")
     rat = report["ratios"]
     b.barh([f"{r['kernel']} k={r['factors']}: {r['ratio']}" for r in rat],
            [r["value"] for r in rat])
+    b.set_xscale("log")
+    b.invert_yaxis()
     b.axvline(1.0, color="k", lw=0.8)
-    b.set_xlabel("time ratio (> 1: fastl2 faster / more threads faster)")
+    b.set_xlabel("time ratio, log scale (> 1: fastl2 faster)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -196,7 +205,8 @@ def plot(report: dict, path: str) -> None:
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "bench", help="time the kernels against pure NumPy and installed peers",
-        description="Time fastl2's kernels (sgd, als, ials, topk, eval) against the pure "
+        description="Time fastl2's kernels (sgd, als, ials, ials-chol, topk, eval) against "
+        "the pure "
         "NumPy baseline of the same algorithm and, with --peers, against installed peers, on "
         "one seeded synthetic set (or --data). Without options: the 'small' set, all "
         "kernels, k=64, 1 and all threads, 3 steady repeats after a reported warm-up.")
@@ -207,7 +217,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", help="a ratings file instead of synthetic data (90/10 split)")
     p.add_argument("--format", choices=FORMATS, default="auto")
     p.add_argument("--sep")
-    p.add_argument("--kernels", help="comma-separated among sgd,als,ials,topk,eval")
+    p.add_argument("--kernels", help="comma-separated among " + ",".join(
+        ("sgd", "als", "ials", "ials-chol", "topk", "eval")))
     p.add_argument("--factors", help="comma-separated, e.g. 32,64,128")
     p.add_argument("--threads", help="comma-separated thread counts (default: 1 and all)")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
