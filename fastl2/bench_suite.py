@@ -49,6 +49,8 @@ class Setup:
     seed: int
     peers: bool
     label: str
+    libmf_simd: str | None = None  # a SIMD build of LIBMF for the second libmf row
+    files: Any = None  # bench_peers.DataFiles for the peers run in child processes
 
 
 def blas_limit(n: int):
@@ -103,17 +105,6 @@ def _timed(fn: Callable[[], Any], calls: int) -> tuple[list[float], Any]:
     return times, out
 
 
-def _implicit_with_factors(X, Y, s: Setup):
-    """implicit's ALS model holding our factors (for its recommend / evaluation), or None."""
-    try:
-        from implicit.cpu.als import AlternatingLeastSquares
-    except ImportError:
-        return None
-    peer = AlternatingLeastSquares(factors=s.factors, num_threads=max(s.threads))
-    peer.user_factors, peer.item_factors = X, Y
-    return peer
-
-
 def _epoch_timer() -> tuple[list[float], Callable]:
     times: list[float] = []
     last = [time.perf_counter()]
@@ -162,8 +153,15 @@ def bench_explicit(kernel: str, train, test, s: Setup) -> list[dict]:
                          peak_rss_growth_mb=(mem.growth or 0) / 2**20,
                          quality=_rmse(model, test)))
     rows.append(_numpy_explicit(kernel, train, s))
-    if s.peers and kernel == "sgd":
-        rows.append(_surprise_svd(train, test, s))
+    if s.peers:
+        from . import bench_peers as peers
+
+        if kernel == "sgd":
+            rows.append(peers.surprise_svd(train, test, s))
+            for name in ("libmf FPSGD (PyPI build)", "libmf FPSGD (SIMD build)"):
+                rows.append(peers.child_peer(name, s.files, train, test, s))
+        else:
+            rows.append(peers.child_peer("lenskit BiasedMF", s.files, train, test, s))
     return rows
 
 
@@ -197,31 +195,6 @@ def _numpy_explicit(kernel: str, train, s: Setup) -> dict:
                                   "; BLAS threads not controlled (no threadpoolctl)"))
 
 
-def _surprise_svd(train, test, s: Setup) -> dict:
-    try:
-        import surprise
-    except ImportError:
-        return _skipped("sgd", s, "surprise SVD", "scikit-surprise is not installed")
-    import pandas as pd
-
-    u, i, r = train.to_arrays()
-    lo, hi = float(r.min()), float(r.max())
-    frame = pd.DataFrame({"u": u, "i": i, "r": r.astype(np.float64)})
-    trainset = surprise.Dataset.load_from_df(frame, surprise.Reader(rating_scale=(lo, hi))) \
-        .build_full_trainset()
-    algo = surprise.SVD(n_factors=s.factors, n_epochs=1, random_state=s.seed)
-    t0 = time.perf_counter()
-    algo.fit(trainset)
-    sec = time.perf_counter() - t0
-    tu, ti, tr = test.to_arrays()
-    pred = np.array([algo.predict(a, b).est for a, b in zip(tu[:20000], ti[:20000])])
-    rm = float(np.sqrt(np.mean((pred - tr[:20000]) ** 2)))
-    return _row("sgd", s, "surprise SVD", 1, first_seconds=None, seconds=sec,
-                spread_seconds=0.0, repeats=1, throughput=train.nnz / sec,
-                throughput_unit="ratings/s", quality={"rmse_1_epoch_20k": rm},
-                note="one epoch (single-threaded Cython)")
-
-
 # ---------------------------------------------------------------------------- implicit
 def bench_ials(train, test, s: Setup, use_cg: bool = True) -> tuple[list[dict], Any]:
     """ImplicitALS with CG (3 steps; kernel ``ials``) or Cholesky (``ials-chol``):
@@ -245,7 +218,13 @@ def bench_ials(train, test, s: Setup, use_cg: bool = True) -> tuple[list[dict], 
                          quality=_ranking(model, train, test)))
     rows.append(_numpy_ials(train, s, use_cg))
     if s.peers:
-        rows.append(_implicit_als(train, test, s, use_cg))
+        from . import bench_peers as peers
+
+        rows.append(peers.implicit_als(train, test, s, use_cg))
+        if use_cg:
+            rows.append(peers.implicit_bpr(train, test, s))
+        else:
+            rows.append(peers.child_peer("lenskit ImplicitMF", s.files, train, test, s))
     return rows, model
 
 
@@ -274,34 +253,6 @@ def _numpy_ials(train, s: Setup, use_cg: bool) -> dict:
                      note=("CG" if use_cg else "Cholesky") + " twin (row by row)")
 
 
-def _implicit_als(train, test, s: Setup, use_cg: bool) -> dict:
-    kernel, name = (("ials", "implicit ALS (CG)") if use_cg
-                    else ("ials-chol", "implicit ALS (Cholesky)"))
-    try:
-        from implicit.cpu.als import AlternatingLeastSquares
-    except ImportError:
-        return _skipped(kernel, s, name, "implicit is not installed")
-    t = max(s.threads)
-    times, record = _epoch_timer()
-    # implicit's confidence is alpha·r: alpha = 1 on 1 + r matches fastl2's 1 + alpha·r
-    m = train.matrix.copy()
-    m.data = (1 + m.data).astype(np.float32)
-    with blas_limit(1):
-        peer = AlternatingLeastSquares(factors=s.factors, regularization=0.01, alpha=1.0,
-                                       iterations=s.repeat + 1, use_cg=use_cg, num_threads=t,
-                                       random_state=s.seed, dtype=np.dtype(s.dtype))
-        with PeakRSS() as mem:
-            peer.fit(m, show_progress=False, callback=record)
-    from implicit.evaluation import ranking_metrics_at_k as implicit_metrics
-
-    res = implicit_metrics(peer, train.matrix, test.matrix, K=10, show_progress=False)
-    return _row(kernel, s, name, t,
-                **_steady(times, train.nnz, "interactions/s"),
-                peak_rss_growth_mb=(mem.growth or 0) / 2**20,
-                quality={"precision@10": float(res["precision"]),
-                         "ndcg@10": float(res["ndcg"])})
-
-
 # ---------------------------------------------------------------------------- top-N, eval
 def bench_topk(model, train, s: Setup, N: int = 10) -> list[dict]:
     """Top-N (training items filtered) for every user, per thread count; NumPy dense scores
@@ -325,7 +276,9 @@ def bench_topk(model, train, s: Setup, N: int = 10) -> list[dict]:
     rows.append(_baseline("topk", s, sec, users.size, "users/s",
                           note=f"dense scores + argpartition, {sample.size} users, scaled"))
     if s.peers:
-        peer = _implicit_with_factors(X, Y, s)
+        from .bench_peers import implicit_with_factors
+
+        peer = implicit_with_factors(X, Y, s)
         if peer is None:
             rows.append(_skipped("topk", s, "implicit recommend", "implicit is not installed"))
         else:
@@ -374,7 +327,9 @@ def bench_eval(model, train, test, s: Setup, K: int = 10) -> list[dict]:
                           quality={f"precision@{K}_sample": float(np.mean(hits))},
                           note=f"{users.size} users, scaled"))
     if s.peers:
-        peer = _implicit_with_factors(model.user_factors, model.item_factors, s)
+        from .bench_peers import implicit_with_factors
+
+        peer = implicit_with_factors(model.user_factors, model.item_factors, s)
         if peer is None:
             rows.append(_skipped("eval", s, "implicit evaluation", "implicit is not installed"))
         else:
@@ -393,11 +348,12 @@ def bench_eval(model, train, test, s: Setup, K: int = 10) -> list[dict]:
 # ---------------------------------------------------------------------------- ratios
 def ratios(rows: list[dict]) -> list[dict]:
     """Speed ratios within one run: NumPy / fastl2 (fastl2 at its most threads), one thread /
-    the most threads, and peer / fastl2 (a peer runs at the most threads)."""
+    the most threads, and peer / fastl2 (a peer runs at the most threads). Rows marked
+    ``comparable: false`` (another algorithm, shown for reference) get no ratio."""
     out = []
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
-        if r["status"] == "ok" and r.get("seconds"):
+        if r["status"] == "ok" and r.get("seconds") and r.get("comparable", True):
             groups.setdefault((r["kernel"], r["data"], r["factors"], r["dtype"]), []).append(r)
     for (kernel, data, factors, dtype), rs in groups.items():
         ours = {r["threads"]: r["seconds"] for r in rs if r["contender"] == "fastl2"}

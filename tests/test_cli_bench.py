@@ -84,14 +84,69 @@ def test_ratios_are_computed_from_the_rows(report):
         set(bench_suite.KERNELS)
 
 
+PEER_ROWS = {  # contender -> (kernel, module)
+    "surprise SVD": ("sgd", "surprise"),
+    "libmf FPSGD (PyPI build)": ("sgd", "libmf"),
+    "libmf FPSGD (SIMD build)": ("sgd", "libmf"),
+    "lenskit BiasedMF": ("als", "lenskit"),
+    "implicit ALS (CG)": ("ials", "implicit"),
+    "implicit BPR": ("ials", "implicit"),
+    "implicit ALS (Cholesky)": ("ials-chol", "implicit"),
+    "lenskit ImplicitMF": ("ials-chol", "lenskit"),
+    "implicit recommend": ("topk", "implicit"),
+    "implicit evaluation": ("eval", "implicit"),
+}
+
+
 def test_peers_are_run_or_skipped_never_an_error(report):
     doc, _ = report
-    peers = [r for r in doc["rows"] if r["contender"] not in ("fastl2", "numpy")]
-    assert {r["kernel"] for r in peers} >= {"sgd", "ials", "ials-chol", "topk", "eval"}
-    has_implicit = importlib.util.find_spec("implicit") is not None
-    for r in peers:
-        if r["contender"].startswith("implicit"):
-            assert (r["status"] == "ok") == has_implicit, r
+    peers = {r["contender"]: r for r in doc["rows"] if r["contender"] not in ("fastl2", "numpy")}
+    assert set(peers) == set(PEER_ROWS)
+    for name, (kernel, module) in PEER_ROWS.items():
+        r = peers[name]
+        assert r["kernel"] == kernel
+        installed = importlib.util.find_spec(module) is not None
+        if not installed:
+            assert r["status"] == "skipped" and module in r["reason"], r
+        elif name == "libmf FPSGD (SIMD build)":  # needs --libmf-simd, not given here
+            assert r["status"] == "skipped" and "--libmf-simd" in r["reason"]
+        else:
+            assert r["status"] == "ok", r
+            assert kernel == "topk" or r["quality"], r
+    # BPR is another algorithm: shown, never turned into a speed ratio
+    if peers["implicit BPR"]["status"] == "ok":
+        assert peers["implicit BPR"]["comparable"] is False
+    assert not [x for x in doc["ratios"] if x["ratio"].startswith("implicit BPR")]
+
+
+def test_ratios_leave_out_rows_that_are_not_comparable():
+    base = {"kernel": "ials", "data": "d", "factors": 8, "dtype": "float32", "status": "ok"}
+    rows = [{**base, "contender": "fastl2", "threads": 2, "seconds": 1.0},
+            {**base, "contender": "peer A", "threads": 2, "seconds": 3.0},
+            {**base, "contender": "peer B", "threads": 2, "seconds": 5.0, "comparable": False}]
+    out = bench_suite.ratios(rows)
+    assert [(r["ratio"], r["value"]) for r in out] == [("peer A / fastl2 2 thr", 3.0)]
+
+
+def test_a_failing_child_peer_is_a_skipped_row(monkeypatch):
+    """A peer process that fails (here: the module check passes, the import in the child
+    does not) gives a skipped row with the child's last error line, not an exception."""
+    from fastl2 import bench_peers
+    from fastl2.datasets import synthetic_ratings
+
+    if importlib.util.find_spec("libmf") is not None:
+        pytest.skip("libmf is installed: the child would succeed")
+    monkeypatch.setitem(bench_peers._MODULES, "libmf FPSGD (PyPI build)", "json")
+    data = synthetic_ratings(50, 20, 400, seed=0).interactions
+    s = bench_suite.Setup(factors=4, dtype="float32", threads=[1], repeat=1, seed=0,
+                          peers=True, label="t")
+    files = bench_peers.DataFiles()
+    try:
+        row = bench_peers.child_peer("libmf FPSGD (PyPI build)", files, data, data, s)
+    finally:
+        files.close()
+    assert row["status"] == "skipped"
+    assert row["reason"].startswith("failed (exit 1)") and "libmf" in row["reason"]
 
 
 def test_markdown_tables(report):
@@ -108,6 +163,7 @@ def test_markdown_tables(report):
     (["--threads", "0"], "--threads"),
     (["--factors", "a,b"], "--factors"),
     (["--repeat", "0"], "--repeat"),
+    (["--peers", "--libmf-simd", "/nonexistent/libmf.so"], "--libmf-simd"),
 ])
 def test_bad_options_exit_1(capsys, argv, needle):
     rc = main(["bench", "--quick", "--no-progress", *argv])

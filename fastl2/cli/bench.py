@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from typing import Any
 
 from .._validation import Detail, fail
-from .data import FORMATS, read_data
+from .data import FORMATS, existing_file, read_data
 
 SCHEMA = "fastl2-bench/1"
 
@@ -63,6 +64,8 @@ def _bench(args: argparse.Namespace) -> int:
     from ..evaluation import random_split
 
     plan = _plan(args)
+    if args.libmf_simd:
+        args.libmf_simd = os.path.abspath(existing_file(args.libmf_simd, "--libmf-simd"))
     t_start = time.perf_counter()
     need_explicit = any(k in ("sgd", "als") for k in plan["kernels"])
     need_implicit = any(k in ("ials", "ials-chol", "topk", "eval") for k in plan["kernels"])
@@ -77,10 +80,44 @@ def _bench(args: argparse.Namespace) -> int:
         implicit = suite.make_data(label, True, args.seed) if need_implicit else None
     steps = len(plan["factors"]) * len(plan["kernels"])
     bar = _progress(steps, not args.no_progress)
+    files = None
+    if args.peers:
+        from ..bench_peers import DataFiles
+
+        files = DataFiles()
+    try:
+        rows = _run(plan, args, label, explicit, implicit, files, bar)
+    finally:
+        if files is not None:
+            files.close()
+    if bar is not None:
+        bar.close()
+    report = {"schema": SCHEMA, "machine": machine_info(),
+              "blas_threads_controlled": suite.blas_controlled(),
+              "settings": {**plan, "dtype": args.dtype, "data": label, "seed": args.seed,
+                           "peers": args.peers, "libmf_simd": args.libmf_simd},
+              "wall_seconds": time.perf_counter() - t_start,
+              "rows": rows, "ratios": suite.ratios(rows)}
+    print(format_table(report))
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(report, fh, indent=1, default=str)
+    if args.markdown:
+        with open(args.markdown, "w") as fh:
+            fh.write(format_markdown(report))
+    if args.plot:
+        plot(report, args.plot)
+    return 0
+
+
+def _run(plan, args, label, explicit, implicit, files, bar) -> list[dict]:
+    from .. import bench_suite as suite
+
     rows: list[dict] = []
     for k in plan["factors"]:
         s = suite.Setup(factors=k, dtype=args.dtype, threads=plan["threads"],
-                        repeat=plan["repeat"], seed=args.seed, peers=args.peers, label=label)
+                        repeat=plan["repeat"], seed=args.seed, peers=args.peers, label=label,
+                        libmf_simd=args.libmf_simd, files=files)
         model = None
         for kernel in plan["kernels"]:
             if bar is not None:
@@ -99,24 +136,7 @@ def _bench(args: argparse.Namespace) -> int:
                 rows += suite.bench_eval(model, *implicit, s)
             if bar is not None:
                 bar.update(1)
-    if bar is not None:
-        bar.close()
-    report = {"schema": SCHEMA, "machine": machine_info(),
-              "blas_threads_controlled": suite.blas_controlled(),
-              "settings": {**plan, "dtype": args.dtype, "data": label, "seed": args.seed,
-                           "peers": args.peers},
-              "wall_seconds": time.perf_counter() - t_start,
-              "rows": rows, "ratios": suite.ratios(rows)}
-    print(format_table(report))
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(report, fh, indent=1, default=str)
-    if args.markdown:
-        with open(args.markdown, "w") as fh:
-            fh.write(format_markdown(report))
-    if args.plot:
-        plot(report, args.plot)
-    return 0
+    return rows
 
 
 def _fmt(v: Any, spec: str) -> str:
@@ -226,6 +246,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--peers", action="store_true",
                    help="also time installed peers (absent ones are reported as skipped)")
+    p.add_argument("--libmf-simd", metavar="PATH",
+                   help="a LIBMF shared library built with SIMD (its Makefile's flags) for a "
+                   "second libmf row next to the PyPI build")
     p.add_argument("--json", metavar="PATH", help="write the report as JSON")
     p.add_argument("--markdown", metavar="PATH", help="write the tables as Markdown")
     p.add_argument("--plot", metavar="PATH", help="write a bar chart (needs matplotlib)")
