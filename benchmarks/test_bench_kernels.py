@@ -56,13 +56,14 @@ def test_explicit_als_iteration(benchmark, explicit, impl):
     assert np.isfinite(rmse)
 
 
+@pytest.mark.parametrize("solver", ["cg", "chol"])
 @pytest.mark.parametrize("impl", ["numba", "numpy"])
-def test_implicit_als_cg_iteration(benchmark, implicit, impl):
+def test_implicit_als_iteration(benchmark, implicit, impl, solver):
     size, train, _, _ = implicit
-    benchmark.group = f"ials-cg-iteration-{size}"
+    benchmark.group = f"ials-{solver}-iteration-{size}"
     m = train.matrix
     users, items = _als.both_sides(m, (1 + m.data).astype(np.float32))
-    sw = _als.ImplicitSweeps(users, items, K, 0.01, True, 3, 2, np.float32,
+    sw = _als.ImplicitSweeps(users, items, K, 0.01, solver == "cg", 3, 2, np.float32,
                              reference=impl == "numpy")
     rng = np.random.default_rng(0)
     X = (rng.random((m.shape[0], K)) * 0.01).astype(np.float32)

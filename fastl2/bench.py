@@ -39,7 +39,25 @@ def machine_info() -> dict[str, Any]:
         layer = "not initialised"
     return {"cpu": cpu, "cores": os.cpu_count(), "numba_threads": max_threads(),
             "python": platform.python_version(), "numpy": np.__version__,
-            "scipy": scipy.__version__, "numba": numba.__version__, "threading_layer": layer}
+            "scipy": scipy.__version__, "numba": numba.__version__, "threading_layer": layer,
+            "blas": _blas()}
+
+
+def _blas() -> str:
+    """NumPy's BLAS (name and version from its build configuration), plus what threadpoolctl
+    sees loaded in the process when it is installed."""
+    try:
+        info = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        text = f"numpy: {info.get('name', '?')} {info.get('version', '?')}"
+    except Exception:  # older NumPy: no dict form
+        text = "numpy: unknown"
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return text
+    libs = sorted({f"{d.get('internal_api')} {d.get('version')}" for d in threadpool_info()
+                   if d.get("user_api") == "blas"})
+    return text + ("; loaded: " + ", ".join(libs) if libs else "")
 
 
 def rss_bytes() -> int:

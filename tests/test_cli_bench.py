@@ -180,3 +180,26 @@ def test_plot_needs_matplotlib(tmp_path, capsys):
         rc = main(["bench", "--quick", "--kernels", "sgd", "--threads", "1", "--no-progress",
                    "--plot", str(tmp_path / "p.png")])
         assert rc == 1 and "matplotlib" in capsys.readouterr().err
+
+
+def test_precompile_tasks_cover_the_kernels_asked_for():
+    from fastl2 import _warmup
+
+    assert _warmup.tasks_for(["topk"], synthetic=False) == ["ials"]
+    assert _warmup.tasks_for(["sgd", "eval"], synthetic=True) == ["ials", "data", "sgd"]
+    assert set(_warmup.tasks_for(list(bench_suite.KERNELS), synthetic=True)) == \
+        set(_warmup.COST)
+
+
+def test_precompile_fills_the_on_disk_cache_of_a_fresh_directory(tmp_path, monkeypatch):
+    """Worker processes compile into NUMBA_CACHE_DIR; the kernels they ran are then on disk
+    (so the run itself only loads them)."""
+    from fastl2 import _warmup
+
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
+    seconds = _warmup.precompile(["sgd", "data"], "float32", serve=False, workers=2)
+    assert seconds is not None and seconds > 0
+    cached = {p.name.split(".")[0] for p in tmp_path.rglob("*.nbi")}
+    assert {"sgd", "synthetic"} <= cached, cached
+    monkeypatch.setenv("NUMBA_DISABLE_JIT", "1")
+    assert _warmup.precompile(["sgd"], "float32", workers=2) is None
