@@ -95,14 +95,16 @@ def _baseline(kernel: str, s: Setup, seconds: float, units: float, unit: str,
                 throughput_unit=unit, **kw)
 
 
-def _timed(fn: Callable[[], Any], calls: int) -> tuple[list[float], Any]:
-    """Wall times of ``calls`` calls (the first is the warm-up), and the last result."""
+def _timed(fn: Callable[[], Any], calls: int) -> tuple[list[float], Any, float | None]:
+    """Wall times of ``calls`` calls (the first is the warm-up), the last result, and the
+    peak RSS growth over the calls in MB (None where it cannot be measured)."""
     times, out = [], None
-    for _ in range(calls):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return times, out
+    with PeakRSS() as mem:
+        for _ in range(calls):
+            t0 = time.perf_counter()
+            out = fn()
+            times.append(time.perf_counter() - t0)
+    return times, out, None if mem.growth is None else mem.growth / 2**20
 
 
 def _epoch_timer() -> tuple[list[float], Callable]:
@@ -263,10 +265,10 @@ def bench_topk(model, train, s: Setup, N: int = 10) -> list[dict]:
     M = train.matrix
     rows = []
     for t in s.threads:
-        with thread_limit(t), PeakRSS() as mem:
-            times, _ = _timed(lambda: model.recommend(users, M, N=N), s.repeat + 1)
+        with thread_limit(t):
+            times, _, mb = _timed(lambda: model.recommend(users, M, N=N), s.repeat + 1)
         rows.append(_row("topk", s, "fastl2", t, **_steady(times, users.size, "users/s"),
-                         peak_rss_growth_mb=(mem.growth or 0) / 2**20))
+                         peak_rss_growth_mb=mb))
     sample = users[:NUMPY_USERS]
     X, Y = model.user_factors, model.item_factors
     with blas_limit(1):
@@ -283,9 +285,9 @@ def bench_topk(model, train, s: Setup, N: int = 10) -> list[dict]:
             rows.append(_skipped("topk", s, "implicit recommend", "implicit is not installed"))
         else:
             with blas_limit(max(s.threads)):
-                times, _ = _timed(lambda: peer.recommend(users, M, N=N), s.repeat + 1)
+                times, _, mb = _timed(lambda: peer.recommend(users, M, N=N), s.repeat + 1)
             rows.append(_row("topk", s, "implicit recommend", max(s.threads),
-                             **_steady(times, users.size, "users/s")))
+                             **_steady(times, users.size, "users/s"), peak_rss_growth_mb=mb))
     return rows
 
 
@@ -310,9 +312,10 @@ def bench_eval(model, train, test, s: Setup, K: int = 10) -> list[dict]:
     rows = []
     n_test_users = int((np.diff(test.matrix.indptr) > 0).sum())
     for t in s.threads:
-        times, res = _timed(lambda: ranking_metrics_at_k(model, train.matrix, test.matrix, K=K,
-                                                         num_threads=t), s.repeat + 1)
+        times, res, mb = _timed(lambda: ranking_metrics_at_k(
+            model, train.matrix, test.matrix, K=K, num_threads=t), s.repeat + 1)
         rows.append(_row("eval", s, "fastl2", t, **_steady(times, n_test_users, "users/s"),
+                         peak_rss_growth_mb=mb,
                          quality={f"precision@{K}": res["precision"],
                                   f"ndcg@{K}": res["ndcg"]}))
     users = np.nonzero(np.diff(test.matrix.indptr) > 0)[0][:NUMPY_USERS]
@@ -335,11 +338,11 @@ def bench_eval(model, train, test, s: Setup, K: int = 10) -> list[dict]:
         else:
             from implicit.evaluation import ranking_metrics_at_k as implicit_metrics
 
-            times, res = _timed(lambda: implicit_metrics(
+            times, res, mb = _timed(lambda: implicit_metrics(
                 peer, train.matrix, test.matrix, K=K, show_progress=False,
                 num_threads=max(s.threads)), s.repeat + 1)
             rows.append(_row("eval", s, "implicit evaluation", max(s.threads),
-                             **_steady(times, n_test_users, "users/s"),
+                             **_steady(times, n_test_users, "users/s"), peak_rss_growth_mb=mb,
                              quality={f"precision@{K}": float(res["precision"]),
                                       f"ndcg@{K}": float(res["ndcg"])}))
     return rows
