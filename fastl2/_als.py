@@ -57,8 +57,8 @@ def both_sides(matrix: sp.csr_matrix, values: np.ndarray) -> tuple[Side, Side]:
     users = Side(matrix.indptr.astype(np.int64, copy=False), matrix.indices, values)
     t = sp.csr_matrix((values, matrix.indices, matrix.indptr), shape=matrix.shape).T.tocsr()
     t.sort_indices()
-    items = Side(t.indptr.astype(np.int64, copy=False), t.indices.astype(matrix.indices.dtype),
-                 t.data)
+    items = Side(t.indptr.astype(np.int64, copy=False),
+                 t.indices.astype(matrix.indices.dtype, copy=False), t.data)
     return users, items
 
 

@@ -27,7 +27,8 @@ import numpy as np
 
 from .bench import PeakRSS
 
-KERNELS = ("sgd", "als", "ials", "ials-chol", "topk", "eval")
+KERNELS = ("sgd", "als", "ials", "ials-chol", "topk", "eval")  # the default run
+OPTIONAL_KERNELS = ("startup",)  # only when asked for with --kernels
 SIZES = {  # ML-20M-like shapes, scaled; xl is Netflix-shaped
     "tiny": (2_000, 500, 100_000),
     "small": (20_000, 4_000, 1_000_000),
@@ -372,3 +373,52 @@ def ratios(rows: list[dict]) -> list[dict]:
                 out.append({**base, "ratio": f"{r['contender']} / fastl2 {most} thr",
                             "value": r["seconds"] / ours[most]})
     return out
+
+
+# ---------------------------------------------------------------------------- startup
+STARTUP_SCRIPT = """
+import sys
+import time
+t0 = time.perf_counter()
+import fastl2
+from fastl2.datasets import synthetic_ratings
+t1 = time.perf_counter()
+data = synthetic_ratings(n_users=300, n_items=100, n_ratings=5000, seed=0).interactions
+fastl2.BiasedMF(factors=8, iterations=2, dtype=sys.argv[1]).fit(data)
+model = fastl2.ImplicitALS(factors=8, iterations=2, dtype=sys.argv[1]).fit(
+    data, show_progress=False)
+model.recommend(0, data.matrix[0], N=5)
+print(t1 - t0, time.perf_counter() - t0)
+"""
+
+
+def bench_startup(s: Setup) -> list[dict]:
+    """``import fastl2`` and a first tiny fit (synthetic data, BiasedMF with SGD, ImplicitALS
+    with CG, one recommendation) in a fresh Python process: with an empty Numba cache (every
+    kernel compiled) and again with the cache that run left (every kernel loaded)."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="fastl2-cache-") as cache:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+        for label in ("cold cache", "warm cache"):
+            t0 = time.perf_counter()
+            proc = subprocess.run([sys.executable, "-c", STARTUP_SCRIPT, s.dtype], env=env,
+                                  capture_output=True, text=True)
+            wall = time.perf_counter() - t0
+            if proc.returncode != 0:
+                rows.append(_skipped("startup", s, f"fastl2 ({label})", "failed: " + (
+                    proc.stderr.strip().splitlines() or ["no output"])[-1][:200]))
+                continue
+            imp, total = (float(v) for v in proc.stdout.split()[-2:])
+            rows.append(_row("startup", s, f"fastl2 ({label})", None, first_seconds=None,
+                             seconds=total, spread_seconds=None, repeats=1, throughput=None,
+                             throughput_unit=None, import_seconds=imp,
+                             process_seconds=wall,
+                             note="import fastl2 + tiny BiasedMF (SGD) and ImplicitALS (CG) "
+                                  "fits + one recommendation, in a fresh process; "
+                                  "process_seconds includes starting Python"))
+    return rows

@@ -203,3 +203,25 @@ def test_precompile_fills_the_on_disk_cache_of_a_fresh_directory(tmp_path, monke
     assert {"sgd", "synthetic"} <= cached, cached
     monkeypatch.setenv("NUMBA_DISABLE_JIT", "1")
     assert _warmup.precompile(["sgd"], "float32", workers=2) is None
+
+
+def test_startup_rows_cold_then_warm(monkeypatch, tmp_path):
+    """``--kernels startup``: two fresh processes sharing one new cache directory, the first
+    cold, the second warm; a failing process is a skipped row. (The real script compiles every
+    kernel, about 20 s; here a stand-in prints the two figures it would.)"""
+    script = ("import os, time; t = time.perf_counter(); "
+              "n = len(os.listdir(os.environ['NUMBA_CACHE_DIR'])); "
+              "open(os.path.join(os.environ['NUMBA_CACHE_DIR'], f'f{n}'), 'w').close(); "
+              "print(0.25, 0.5 + n)")
+    monkeypatch.setattr(bench_suite, "STARTUP_SCRIPT", script)
+    path = tmp_path / "r.json"
+    assert main(["bench", "--kernels", "startup", "--no-progress", "--json", str(path)]) == 0
+    rows = json.loads(path.read_text())["rows"]
+    assert [r["contender"] for r in rows] == ["fastl2 (cold cache)", "fastl2 (warm cache)"]
+    # the second process saw what the first left in the shared cache directory
+    assert [r["seconds"] for r in rows] == [0.5, 1.5]
+    assert all(r["import_seconds"] == 0.25 and r["process_seconds"] > 0 for r in rows)
+    monkeypatch.setattr(bench_suite, "STARTUP_SCRIPT", "raise SystemExit('no luck')")
+    rows = bench_suite.bench_startup(bench_suite.Setup(8, "float32", [1], 1, 0, False, "t"))
+    assert [r["status"] for r in rows] == ["skipped", "skipped"]
+    assert "no luck" in rows[0]["reason"]

@@ -20,7 +20,7 @@ both ends are checked and an ``IndexError`` is raised instead.
 
 import llvmlite.binding as llvm
 from llvmlite import ir
-from numba.core import cgutils, types
+from numba.core import cgutils, config, types
 from numba.extending import intrinsic, models, register_model
 
 
@@ -223,3 +223,36 @@ def prefetch(typingctx, row, start):
                           ir.Constant(i32, 1)])
         return context.get_dummy_value()
     return types.void(row, start), codegen
+
+
+
+def _python_meanings() -> dict:
+    """The NumPy meaning of every intrinsic, for NUMBA_DISABLE_JIT=1 (kernels run as plain
+    Python: line coverage of the kernels, debugging). A vector is a NumPy array of W lanes;
+    multiply-adds are not fused, so results differ from compiled ones in the last bits."""
+    import numpy as np
+
+    def width(like) -> int:
+        return VECTOR_BYTES // np.dtype(type(like)).itemsize
+
+    def span(row, start, n) -> slice:  # bounds-checked like the debug mode of the intrinsics
+        if start < 0 or start + n > row.shape[0]:
+            raise IndexError(f"vector [{start}, {start + n}) outside a row of {row.shape[0]}")
+        return slice(start, start + n)
+
+    return {
+        "vload": lambda row, start: row[span(row, start, width(row[0]))].copy(),
+        "hload": lambda row, start: row[span(row, start, width(row[0]) // 2)].copy(),
+        "vstore": lambda row, start, v: row.__setitem__(span(row, start, len(v)), v),
+        "vzero": lambda like: np.zeros(width(like), dtype=type(like)),
+        "hzero": lambda like: np.zeros(width(like) // 2, dtype=type(like)),
+        "vwidth": width,
+        "vfma": lambda x, y, acc: (x * y + acc).astype(acc.dtype, copy=False),
+        "vsum": lambda v: v.sum(dtype=v.dtype),
+        "vscale": lambda x, y: (x * y).astype(y.dtype, copy=False),
+        "prefetch": lambda row, start: None,
+    }
+
+
+if config.DISABLE_JIT:  # pragma: no cover - only with NUMBA_DISABLE_JIT=1
+    globals().update(_python_meanings())

@@ -33,10 +33,11 @@ def _plan(args: argparse.Namespace) -> dict[str, Any]:
         defaults = {"size": "tiny", "factors": "32", "repeat": 1}
     else:
         defaults = {"size": "small", "factors": "64", "repeat": 3}
+    known = suite.KERNELS + suite.OPTIONAL_KERNELS
     kernels = [k.strip() for k in (args.kernels or ",".join(suite.KERNELS)).split(",")]
-    unknown = [k for k in kernels if k not in suite.KERNELS]
+    unknown = [k for k in kernels if k not in known]
     if unknown:
-        fail("--kernels", "names among " + ",".join(suite.KERNELS), Detail(",".join(unknown)))
+        fail("--kernels", "names among " + ",".join(known), Detail(",".join(unknown)))
     top = max_threads()
     threads = _int_list(args.threads, "--threads") if args.threads else sorted({1, top})
     repeat = args.repeat if args.repeat is not None else defaults["repeat"]
@@ -130,11 +131,13 @@ def _run(plan, args, label, explicit, implicit, files, bar) -> list[dict]:
         for kernel in plan["kernels"]:
             if bar is not None:
                 bar.set_description(f"{kernel} k={k}")
-            if kernel in ("sgd", "als"):
+            if kernel == "startup":
+                rows += suite.bench_startup(s)
+            elif kernel in ("sgd", "als"):
                 rows += suite.bench_explicit(kernel, *explicit, s)
             elif kernel == "ials-chol":
                 rows += suite.bench_ials(*implicit, s, use_cg=False)[0]
-            elif kernel == "ials" or model is None:
+            elif kernel == "ials" or (model is None and kernel in ("topk", "eval")):
                 ials_rows, model = suite.bench_ials(*implicit, s)
                 if kernel == "ials":
                     rows += ials_rows
@@ -158,9 +161,10 @@ def _cells(r: dict) -> list[str]:
     q = ", ".join(f"{k} {v:.4f}" for k, v in (r.get("quality") or {}).items())
     unit = r.get("throughput_unit", "")
     tp = r.get("throughput")
-    return [r["kernel"], str(r["factors"]), r["contender"], str(r["threads"]),
+    return [r["kernel"], str(r["factors"]), r["contender"], _fmt(r["threads"], "d"),
             _fmt(r["seconds"], ".3f"), _fmt(r.get("spread_seconds"), ".3f"),
-            f"{tp / 1e6:.2f} M {unit}" if tp and tp >= 1e5 else f"{_fmt(tp, ',.0f')} {unit}",
+            "" if tp is None else f"{tp / 1e6:.2f} M {unit}" if tp >= 1e5
+            else f"{tp:,.0f} {unit}",
             _fmt(r.get("first_seconds"), ".2f"), _fmt(r.get("peak_rss_growth_mb"), ".0f"), q]
 
 
@@ -249,7 +253,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=FORMATS, default="auto")
     p.add_argument("--sep")
     p.add_argument("--kernels", help="comma-separated among " + ",".join(
-        ("sgd", "als", "ials", "ials-chol", "topk", "eval")))
+        ("sgd", "als", "ials", "ials-chol", "topk", "eval"))
+                   + "; startup (import + first fit, cold and warm cache) on request")
     p.add_argument("--factors", help="comma-separated, e.g. 32,64,128")
     p.add_argument("--threads", help="comma-separated thread counts (default: 1 and all)")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32")

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from .. import _als, _blocking
+from .._init import random_factors
 from .._idmap import IdMap
 from .._threads import thread_limit
 from .._validation import (Detail, check_choice, check_dtype, check_float, check_int,
@@ -417,8 +418,8 @@ class _Monitor:
 def _init_factors(rng: np.random.Generator, n_users: int, n_items: int, k: int, std: float,
                   dt: np.dtype) -> tuple[np.ndarray, np.ndarray]:
     """Gaussian start, drawn in float64 so both dtypes start from the same point."""
-    P = (rng.standard_normal((n_users, k)) * std).astype(dt)
-    Q = (rng.standard_normal((n_items, k)) * std).astype(dt)
+    P = random_factors(rng, n_users, k, dt, std, "normal")
+    Q = random_factors(rng, n_items, k, dt, std, "normal")
     return P, Q
 
 

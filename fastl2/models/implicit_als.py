@@ -11,12 +11,15 @@ import numpy as np
 
 from .. import _als
 from .._idmap import IdMap
+from .._init import random_factors
 from .._threads import thread_limit
 from .._validation import Detail, check_choice, check_dtype, check_float, check_int, fail
 from .._validation import check_random_state
 from ..errors import TrainingDivergedError
 from .base import Estimator, as_interactions
 from .recommend import RecommenderMixin
+
+_CONF_BLOCK = 1 << 20  # entries whose confidence is computed at once (float64 temporaries)
 
 
 class ImplicitALS(RecommenderMixin, Estimator):
@@ -128,18 +131,28 @@ class ImplicitALS(RecommenderMixin, Estimator):
         )
 
     def _confidence(self, values: np.ndarray, prm: dict[str, Any]) -> np.ndarray:
-        """Signed confidence: |value| = c_ui, sign = preference (kernels' convention)."""
-        a = np.abs(values.astype(np.float64))
-        if prm["confidence"] == "linear":
-            c = 1.0 + prm["alpha"] * a
-        elif prm["confidence"] == "log":
-            c = 1.0 + prm["alpha"] * np.log1p(a / prm["epsilon"])
-        else:
-            c = prm["alpha"] * a
-        out = np.where(values > 0, c, -c).astype(prm["dtype"])
-        if not np.isfinite(out).all():
-            fail("alpha", "a confidence scale that keeps every confidence finite in "
-                 f"{prm['dtype'].name}", Detail(f"alpha={prm['alpha']!r} (confidence overflow)"))
+        """Signed confidence: |value| = c_ui, sign = preference (kernels' convention).
+
+        Computed in float64 by blocks of entries (no full-size float64 temporaries: the fit's
+        memory stays within twice the data plus the model) and stored in the model dtype."""
+        out = np.empty(values.shape, dtype=prm["dtype"])
+        for start in range(0, values.size, _CONF_BLOCK):
+            v = values[start:start + _CONF_BLOCK]
+            a = np.abs(v.astype(np.float64))
+            if prm["confidence"] == "linear":
+                c = 1.0 + prm["alpha"] * a
+            elif prm["confidence"] == "log":
+                c = 1.0 + prm["alpha"] * np.log1p(a / prm["epsilon"])
+            else:
+                c = prm["alpha"] * a
+            np.negative(c, out=c, where=~(v > 0))
+            block = out[start:start + _CONF_BLOCK]
+            with np.errstate(over="ignore"):  # an overflow is reported just below
+                block[...] = c
+            if not np.isfinite(block).all():
+                fail("alpha", "a confidence scale that keeps every confidence finite in "
+                     f"{prm['dtype'].name}",
+                     Detail(f"alpha={prm['alpha']!r} (confidence overflow)"))
         return out
 
     def fit(self, user_items: Any, show_progress: bool = True,
@@ -178,8 +191,8 @@ class ImplicitALS(RecommenderMixin, Estimator):
         k = prm["factors"]
         # implicit's initialisation, uniform in [0, 0.01), drawn in float64 so that both
         # dtypes start from the same point
-        X = (rng.random((n_users, k)) * 0.01).astype(dt)
-        Y = (rng.random((n_items, k)) * 0.01).astype(dt)
+        X = random_factors(rng, n_users, k, dt, 0.01, "uniform")
+        Y = random_factors(rng, n_items, k, dt, 0.01, "uniform")
         losses: list[float] = []
         progress = _Progress(prm["iterations"], show_progress)
         with thread_limit(prm["num_threads"]) as n_threads:
