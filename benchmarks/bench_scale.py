@@ -56,11 +56,8 @@ def _step(step: str, path: str, factors: int, epochs: int) -> dict:
     """One measured step in this (fresh) process, on the data saved at ``path``."""
     import scipy.sparse as sp
 
-    from fastl2 import Interactions
-
     m = sp.load_npz(path).tocsr()
-    data = Interactions.from_sparse(m)
-    m = data.matrix
+    data = m  # what users of implicit pass: a canonical float32 CSR (shared, not copied)
     if step == "sgd":
         return _fit("BiasedMF sgd", BiasedMF(factors=factors, iterations=epochs,
                                              random_state=0), data, m)

@@ -206,11 +206,21 @@ class Interactions:
         Stored entries are interactions (stored zeros included); duplicate entries of a
         non-canonical matrix follow the ``duplicates`` policy (default ``"raise"``).
         ``user_ids``/``item_ids`` name the rows/columns (default 0..n-1).
+
+        A CSR matrix that is already canonical (sorted indices, no duplicates), with default
+        ids, values of the requested dtype and none of ``timestamps``/``user_map``/
+        ``item_map``/``nonfinite="drop"`` is used as is: its arrays are shared, not copied (a
+        100M-entry matrix would otherwise take several times its size while converting).
+        fastl2 never writes to them.
         """
         if not sp.issparse(matrix):
             fail("matrix", "a scipy.sparse matrix", matrix, type_error=True)
         if matrix.ndim != 2:
             fail("matrix", "a two-dimensional sparse matrix", matrix.shape)
+        if user_ids is None and item_ids is None:
+            shared = cls._shared_csr(matrix, **kwargs)
+            if shared is not None:
+                return shared
         coo = sp.coo_matrix(matrix)
         n_users, n_items = coo.shape
         umap = IdMap.range(n_users) if user_ids is None else IdMap(user_ids, name="user_ids")
@@ -221,6 +231,35 @@ class Interactions:
             fail("item_ids", f"{n_items} ids (one per column)", len(imap))
         return cls.from_arrays(umap.ids[coo.row], imap.ids[coo.col], coo.data,
                                user_map=umap, item_map=imap, **kwargs)
+
+    @classmethod
+    def _shared_csr(cls, matrix: Any, dtype: Any = np.float32, nonfinite: str = "raise",
+                    rating_scale: tuple[float, float] | None = None,
+                    duplicates: str = "raise", **other: Any) -> "Interactions | None":
+        """The no-copy path of :meth:`from_sparse`, or None when it does not apply (then the
+        general path validates and converts)."""
+        if other or nonfinite != "raise" or matrix.format != "csr":
+            return None
+        check_choice("duplicates", duplicates, DUPLICATE_POLICIES)  # none in a canonical CSR
+        dtype = check_dtype("dtype", dtype)
+        if matrix.dtype != dtype or not matrix.has_canonical_format:
+            return None
+        values = matrix.data
+        if not np.isfinite(values).all() or (rating_scale is not None and not (
+                float(rating_scale[0]) <= float(rating_scale[1])
+                and values.min(initial=np.inf) >= float(rating_scale[0])
+                and values.max(initial=-np.inf) <= float(rating_scale[1]))):
+            return None  # the general path raises with the offending rows shown
+        index_dtype = np.int32 if max(matrix.shape[1], values.size) < np.iinfo(np.int32).max \
+            else np.int64
+        if matrix.indices.dtype != index_dtype or matrix.indptr.dtype != index_dtype:
+            return None
+        csr = sp.csr_matrix((values, matrix.indices, matrix.indptr), shape=matrix.shape,
+                            copy=False)
+        csr.has_sorted_indices = True
+        scale = None if rating_scale is None else (float(rating_scale[0]),
+                                                   float(rating_scale[1]))
+        return cls(csr, IdMap.range(matrix.shape[0]), IdMap.range(matrix.shape[1]), None, scale)
 
     # ------------------------------------------------------------------ views
     @property

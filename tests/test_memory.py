@@ -44,3 +44,56 @@ def test_confidence_overflow_in_a_later_block_is_still_caught(monkeypatch):
     with pytest.raises(ValueError, match="alpha"):
         ImplicitALS(factors=4, iterations=1, alpha=10.0).fit(m, show_progress=False)
 
+
+
+def _interactions_equal(a, b):
+    assert a.shape == b.shape and a.rating_scale == b.rating_scale
+    assert np.array_equal(a.user_ids, b.user_ids) and np.array_equal(a.item_ids, b.item_ids)
+    for name in ("indptr", "indices", "data"):
+        x, y = getattr(a.matrix, name), getattr(b.matrix, name)
+        assert x.dtype == y.dtype and np.array_equal(x, y), name
+
+
+def test_canonical_csr_is_shared_not_copied():
+    from fastl2 import Interactions
+
+    m = synthetic_ratings(120, 40, 1500, seed=4).interactions.matrix
+    shared = Interactions.from_sparse(m, rating_scale=(1, 5))
+    assert np.shares_memory(shared.matrix.data, m.data)
+    assert np.shares_memory(shared.matrix.indices, m.indices)
+    # the same object as the general (copying) path builds
+    general = Interactions.from_sparse(m.tocoo(), rating_scale=(1, 5))
+    assert not np.shares_memory(general.matrix.indices, m.indices)
+    _interactions_equal(shared, general)
+
+
+@pytest.mark.parametrize("spoil, error", [
+    ("duplicate", "duplicates"), ("unsorted", None), ("nan", "finite"), ("scale", "rating_scale"),
+    ("float64", None)])
+def test_a_matrix_the_shared_path_cannot_take_goes_the_general_way(spoil, error):
+    import scipy.sparse as sp
+
+    from fastl2 import Interactions
+
+    m = synthetic_ratings(60, 30, 600, seed=5).interactions.matrix.copy()
+    if spoil == "duplicate":  # column 2 twice in row 0
+        m = sp.csr_matrix((np.r_[1.0, 2.0, 3.0].astype(np.float32), np.r_[2, 2, 5],
+                           np.r_[0, 3, 3]), shape=(2, 6))
+    elif spoil == "unsorted":
+        m = sp.csr_matrix((np.r_[1.0, 2.0].astype(np.float32), np.r_[5, 2], np.r_[0, 2]),
+                          shape=(1, 6))
+        m.has_sorted_indices = False
+    elif spoil == "nan":
+        m.data[3] = np.nan
+    elif spoil == "scale":
+        m.data[3] = 9.0
+    else:
+        m = m.astype(np.float64)
+    if error:
+        with pytest.raises(ValueError, match=error):
+            Interactions.from_sparse(m, rating_scale=(0, 5))
+        return
+    x = Interactions.from_sparse(m, rating_scale=(0, 5))
+    assert not np.shares_memory(x.matrix.data, m.data)
+    assert x.matrix.has_canonical_format and x.matrix.dtype == np.float32
+    assert np.allclose(x.matrix.toarray(), m.toarray())
