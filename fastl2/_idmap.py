@@ -15,12 +15,19 @@ def normalize_ids(name: str, values: Any) -> np.ndarray:
     Integral floats (as read from text files) become int64; bytes become str; object arrays
     must hold only ints or only strings. Anything else raises an error naming ``name``.
     """
-    arr = np.asarray(values)
+    try:
+        arr = np.asarray(values)
+    except (ValueError, OverflowError):  # ragged nested sequences
+        fail(name, "a one-dimensional array of ids", values)
     if arr.ndim == 0:
         arr = arr.reshape(1)
     if arr.ndim != 1:
         fail(name, "a one-dimensional array of ids", arr)
     kind = arr.dtype.kind
+    if kind == "U" and isinstance(values, (list, tuple)) and not all(
+            isinstance(x, str) for x in values):  # numpy turned the non-strings into strings
+        fail(name, "ids that are all integers or all strings",
+             Detail(f"mixed types {sorted({type(x).__name__ for x in values})}"))
     if kind in "iu":
         if kind == "u" and arr.size and arr.max() > np.iinfo(np.int64).max:
             fail(name, "integer ids below 2**63", arr)
@@ -47,7 +54,11 @@ def normalize_ids(name: str, values: Any) -> np.ndarray:
         if types <= {str}:
             return arr.astype(str)
         if all(issubclass(t, (int, np.integer)) and not issubclass(t, bool) for t in types):
-            return arr.astype(np.int64)
+            try:
+                return arr.astype(np.int64)
+            except OverflowError:
+                fail(name, "integer ids within the int64 range (-2**63 to 2**63 - 1)",
+                     Detail(f"ids from {min(arr.tolist())} to {max(arr.tolist())}"))
         fail(name, "ids that are all integers or all strings",
              Detail(f"mixed types {sorted(t.__name__ for t in types)}"))
     fail(name, "integer or string ids", arr, type_error=True)

@@ -3,6 +3,8 @@
 ``numba.set_num_threads`` acts on the calling Python thread only, and the ``omp`` threading
 layer accepts concurrent parallel launches from several Python threads, so a context manager
 that sets and restores the count around a fit is safe to use from many threads at once.
+It is also re-entrant: each block remembers the count it found (a local, no shared stack), so
+nested blocks unwind in order in every thread (``tests/test_concurrency.py``).
 Nothing here runs at import time.
 """
 

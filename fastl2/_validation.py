@@ -7,6 +7,7 @@ import numbers
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
 from .errors import InputTypeError, InputValueError
 
@@ -62,8 +63,10 @@ def check_float(name: str, value: Any, *, minimum: float | None = None,
 
 def check_reg_pair(name: str, value: Any) -> tuple[float, float]:
     """A regularization strength given as a scalar or a (user, item) pair, each >= 0."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value.item()
     if isinstance(value, (tuple, list, np.ndarray)):
-        if len(value) != 2:
+        if len(value) != 2 or (isinstance(value, np.ndarray) and value.ndim != 1):
             fail(name, "a number >= 0 or a (user, item) pair of numbers >= 0", value)
         return (check_float(f"{name}[0]", value[0], minimum=0.0),
                 check_float(f"{name}[1]", value[1], minimum=0.0))
@@ -72,8 +75,39 @@ def check_reg_pair(name: str, value: Any) -> tuple[float, float]:
 
 
 def check_choice(name: str, value: Any, choices: tuple) -> Any:
-    if value not in choices:
-        fail(name, "one of " + ", ".join(repr(c) for c in choices), value)
+    """``value`` if it equals one of ``choices`` (the matching choice is returned)."""
+    for choice in choices:
+        try:
+            same = not isinstance(value, np.ndarray) and bool(value == choice)
+        except (TypeError, ValueError):  # objects whose == is not a plain truth value
+            same = False
+        if same:
+            return choice
+    fail(name, "one of " + ", ".join(repr(c) for c in choices), value)
+    raise AssertionError  # unreachable
+
+
+def check_bool(name: str, value: Any) -> bool:
+    """True or False (numpy booleans accepted; not strings or other truthy objects)."""
+    if not isinstance(value, (bool, np.bool_)):
+        fail(name, "True or False", value, type_error=True)
+    return bool(value)
+
+
+def check_callable(name: str, value: Any) -> Any:
+    """None or a callable."""
+    if value is not None and not callable(value):
+        fail(name, "a callable or None", value, type_error=True)
+    return value
+
+
+def check_representable(name: str, value: float, dtype: np.dtype) -> float:
+    """``value`` (already checked finite) must stay finite in ``dtype``, the precision the
+    kernels compute in: e.g. a regularization of 1e300 is inf in float32."""
+    limit = float(np.finfo(dtype).max)
+    if abs(value) > limit:
+        fail(name, f"a value representable in {dtype.name} (at most {limit:.4g} in magnitude)",
+             value)
     return value
 
 
@@ -96,6 +130,50 @@ def check_random_state(name: str, value: Any) -> np.random.Generator:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
         fail(name, "None, an integer >= 0 or a numpy.random.Generator", value, type_error=True)
     return np.random.default_rng(int(value))
+
+
+def check_sparse(name: str, matrix: Any) -> Any:
+    """A two-dimensional scipy.sparse matrix or array of real values whose index arrays are
+    consistent with its shape.
+
+    scipy trusts index arrays assigned after construction (or given with ``copy=False``) and
+    its own conversions index with them unchecked, as do the kernels: a bad matrix is refused
+    here, before any of them reads it. O(nnz) reads, no temporaries of that size.
+    """
+    if not sp.issparse(matrix):
+        fail(name, "a scipy.sparse matrix", matrix, type_error=True)
+    if matrix.ndim != 2:
+        fail(name, "a two-dimensional sparse matrix", Detail(f"shape {matrix.shape}"))
+    if matrix.dtype.kind not in "biuf":
+        fail(name, "a sparse matrix of real values", Detail(f"dtype {matrix.dtype}"),
+             type_error=True)
+    n_rows, n_cols = matrix.shape
+    fmt = matrix.format
+    if fmt in ("csr", "csc", "bsr"):
+        r, c = matrix.blocksize if fmt == "bsr" else (1, 1)
+        n_major, n_minor = (n_rows // r, n_cols // c) if fmt != "csc" else (n_cols, n_rows)
+        ptr, idx = matrix.indptr, matrix.indices
+        if (ptr.ndim != 1 or ptr.size != n_major + 1 or ptr[0] != 0
+                or np.any(ptr[1:] < ptr[:-1]) or ptr[-1] > min(idx.size, matrix.data.shape[0])):
+            fail(name, f"a valid {fmt.upper()} structure (index pointer of length {n_major + 1}, "
+                 "starting at 0, non-decreasing, ending within the stored entries)",
+                 Detail(f"an index pointer of length {ptr.size} from {ptr[:1].tolist()} to "
+                        f"{ptr[-1:].tolist()} for {idx.size} stored indices"))
+        _check_range(name, "column" if fmt != "csc" else "row", idx[:ptr[-1]], n_minor)
+    elif fmt == "coo":
+        row, col = matrix.coords if hasattr(matrix, "coords") else (matrix.row, matrix.col)
+        if not row.size == col.size == matrix.data.size:
+            fail(name, "a valid COO structure (as many row and column indices as values)",
+                 Detail(f"{row.size} rows, {col.size} columns, {matrix.data.size} values"))
+        _check_range(name, "row", row, n_rows)
+        _check_range(name, "column", col, n_cols)
+    return matrix
+
+
+def _check_range(name: str, what: str, index: np.ndarray, n: int) -> None:
+    if index.size and (index.min() < 0 or index.max() >= n):
+        fail(name, f"{what} indices in [0, {n})",
+             Detail(f"{what} indices from {index.min()} to {index.max()}"))
 
 
 def as_1d(name: str, value: Any) -> np.ndarray:

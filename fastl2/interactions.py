@@ -8,7 +8,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._idmap import IdMap
-from ._validation import Detail, check_choice, check_dtype, fail
+from ._validation import Detail, check_choice, check_dtype, check_float, check_sparse, fail
 
 DUPLICATE_POLICIES = ("raise", "last", "sum", "mean", "max")
 NONFINITE_POLICIES = ("raise", "drop")
@@ -21,6 +21,19 @@ def _show_rows(positions: np.ndarray, *columns: tuple[str, np.ndarray]) -> str:
     for p in positions[:_SHOW].tolist():
         rows.append("row " + str(p) + " (" + ", ".join(f"{n}={np.asarray(c[p]).item()!r}" for n, c in columns) + ")")
     return "; ".join(rows)
+
+
+def _check_scale(rating_scale: Any) -> tuple[float, float]:
+    """A declared rating scale: a (low, high) pair of finite numbers with low <= high."""
+    expected = "a (low, high) pair of finite numbers with low <= high"
+    if not isinstance(rating_scale, (tuple, list, np.ndarray)) or len(rating_scale) != 2:
+        fail("rating_scale", expected, rating_scale, type_error=not isinstance(
+            rating_scale, (tuple, list, np.ndarray)))
+    lo = check_float("rating_scale[0]", rating_scale[0])
+    hi = check_float("rating_scale[1]", rating_scale[1])
+    if not lo <= hi:
+        fail("rating_scale", expected, rating_scale)
+    return lo, hi
 
 
 class Interactions:
@@ -51,6 +64,12 @@ class Interactions:
     def __init__(self, matrix: sp.csr_matrix, user_map: IdMap, item_map: IdMap,
                  timestamps: np.ndarray | None = None,
                  rating_scale: tuple[float, float] | None = None):
+        if not (sp.issparse(matrix) and matrix.format == "csr"):
+            fail("matrix", "a scipy.sparse CSR matrix", matrix, type_error=True)
+        for arg, given in (("user_map", user_map), ("item_map", item_map)):
+            if not isinstance(given, IdMap):
+                fail(arg, "an IdMap", given, type_error=True)
+        check_sparse("matrix", matrix)  # the kernels index factor rows with it unchecked
         if matrix.shape != (len(user_map), len(item_map)):
             fail("matrix", f"shape ({len(user_map)}, {len(item_map)}) matching the id maps",
                  matrix.shape)
@@ -107,6 +126,12 @@ class Interactions:
         dtype = check_dtype("dtype", dtype)
         if isinstance(user_map, Interactions):
             user_map, item_map = user_map.user_map, user_map.item_map
+        for arg, given in (("user_map", user_map), ("item_map", item_map)):
+            if given is not None and not isinstance(given, IdMap):
+                fail(arg, "an IdMap (or, for user_map, an Interactions) or None", given,
+                     type_error=True)
+        if rating_scale is not None:
+            rating_scale = _check_scale(rating_scale)
         from ._idmap import normalize_ids
         users = normalize_ids("users", users)
         items = normalize_ids("items", items)
@@ -127,6 +152,8 @@ class Interactions:
             if timestamps.dtype.kind not in "iuf" and timestamps.dtype.kind != "M":
                 fail("timestamps", "numeric or datetime64 timestamps", timestamps,
                      type_error=True)
+            finite_ts = (~np.isnat(timestamps) if timestamps.dtype.kind == "M"
+                         else np.isfinite(timestamps) if timestamps.dtype.kind == "f" else None)
             if timestamps.dtype.kind == "M":
                 timestamps = timestamps.astype("datetime64[s]").astype(np.int64)
 
@@ -140,10 +167,15 @@ class Interactions:
                          Detail(f"{bad.size} NaN/inf values: " + _show_rows(
                              bad, ("user", users), ("item", items), ("value", values))))
                 keep = finite
+        if timestamps is not None and finite_ts is not None and not finite_ts.all():
+            bad = np.flatnonzero(~finite_ts)
+            if nonfinite == "raise":
+                fail("timestamps", "finite timestamps (pass nonfinite='drop' to drop such rows)",
+                     Detail(f"{bad.size} NaN/inf/NaT timestamps: " + _show_rows(
+                         bad, ("user", users), ("item", items))))
+            keep = finite_ts if keep is None else keep & finite_ts
         if rating_scale is not None:
-            lo, hi = float(rating_scale[0]), float(rating_scale[1])
-            if not lo <= hi:
-                fail("rating_scale", "a (low, high) pair with low <= high", rating_scale)
+            lo, hi = rating_scale
             ok = (values >= lo) & (values <= hi)
             if keep is not None:
                 ok |= ~keep
@@ -188,9 +220,17 @@ class Interactions:
         ``value_col=None`` means implicit feedback (every value 1). Remaining keyword arguments
         go to :meth:`from_arrays`.
         """
+        if not hasattr(df, "columns") or not hasattr(df, "__getitem__"):
+            fail("df", "a pandas DataFrame", df, type_error=True)
         for arg, col in (("user_col", user_col), ("item_col", item_col),
                          ("value_col", value_col), ("timestamp_col", timestamp_col)):
-            if col is not None and col not in df.columns:
+            if col is None and arg in ("user_col", "item_col"):
+                fail(arg, f"a column of the DataFrame ({list(df.columns)})", col)
+            try:
+                missing = col is not None and col not in df.columns
+            except TypeError:  # unhashable
+                missing = True
+            if missing:
                 fail(arg, f"a column of the DataFrame ({list(df.columns)})", col)
         return cls.from_arrays(
             df[user_col].to_numpy(), df[item_col].to_numpy(),
@@ -213,10 +253,7 @@ class Interactions:
         100M-entry matrix would otherwise take several times its size while converting).
         fastl2 never writes to them.
         """
-        if not sp.issparse(matrix):
-            fail("matrix", "a scipy.sparse matrix", matrix, type_error=True)
-        if matrix.ndim != 2:
-            fail("matrix", "a two-dimensional sparse matrix", matrix.shape)
+        check_sparse("matrix", matrix)
         if user_ids is None and item_ids is None:
             shared = cls._shared_csr(matrix, **kwargs)
             if shared is not None:
@@ -245,10 +282,10 @@ class Interactions:
         if matrix.dtype != dtype or not matrix.has_canonical_format:
             return None
         values = matrix.data
-        if not np.isfinite(values).all() or (rating_scale is not None and not (
-                float(rating_scale[0]) <= float(rating_scale[1])
-                and values.min(initial=np.inf) >= float(rating_scale[0])
-                and values.max(initial=-np.inf) <= float(rating_scale[1]))):
+        scale = None if rating_scale is None else _check_scale(rating_scale)
+        if not np.isfinite(values).all() or (scale is not None and not (
+                values.min(initial=np.inf) >= scale[0]
+                and values.max(initial=-np.inf) <= scale[1])):
             return None  # the general path raises with the offending rows shown
         index_dtype = np.int32 if max(matrix.shape[1], values.size) < np.iinfo(np.int32).max \
             else np.int64
@@ -257,8 +294,6 @@ class Interactions:
         csr = sp.csr_matrix((values, matrix.indices, matrix.indptr), shape=matrix.shape,
                             copy=False)
         csr.has_sorted_indices = True
-        scale = None if rating_scale is None else (float(rating_scale[0]),
-                                                   float(rating_scale[1]))
         return cls(csr, IdMap.range(matrix.shape[0]), IdMap.range(matrix.shape[1]), None, scale)
 
     # ------------------------------------------------------------------ views
@@ -377,7 +412,13 @@ def _build_csr(u: np.ndarray, i: np.ndarray, values: np.ndarray, timestamps: np.
     indptr = np.zeros(n_users + 1, dtype=np.int64)
     np.cumsum(np.bincount(rows, minlength=n_users), out=indptr[1:])
     index_dtype = np.int32 if max(n_items, key_s.size) < np.iinfo(np.int32).max else np.int64
-    matrix = sp.csr_matrix((np.asarray(vals, dtype=dtype), cols.astype(index_dtype),
+    with np.errstate(over="ignore"):  # reported just below
+        data = np.asarray(vals, dtype=dtype)
+    if data.size and not (np.isfinite(data.min()) and np.isfinite(data.max())):
+        fail("values", f"values representable in {dtype.name} (at most "
+             f"{float(np.finfo(dtype).max):.4g} in magnitude, also once duplicates are combined)",
+             Detail(f"values from {vals.min()} to {vals.max()}"))
+    matrix = sp.csr_matrix((data, cols.astype(index_dtype),
                             indptr.astype(index_dtype)), shape=(n_users, n_items))
     matrix.has_sorted_indices = True
     return matrix, ts

@@ -108,8 +108,14 @@ def as_interactions(X: Any, dtype: np.dtype, name: str = "X") -> Interactions:
     ``(users, items, values)`` tuple of equal-length arrays of external ids and values."""
     if isinstance(X, Interactions):
         if X.matrix.dtype != dtype:
-            X = Interactions(X.matrix.astype(dtype), X.user_map, X.item_map, X.timestamps,
-                             X.rating_scale)
+            with np.errstate(over="ignore"):  # an overflow is reported just below
+                X = Interactions(X.matrix.astype(dtype), X.user_map, X.item_map, X.timestamps,
+                                 X.rating_scale)
+        values = X.matrix.data
+        if values.size and not (np.isfinite(values.min()) and np.isfinite(values.max())):
+            # the constructor does not check values; from_* would have refused these
+            fail(name, f"finite values representable in {dtype.name}",
+                 Detail(f"an Interactions with values from {values.min()} to {values.max()}"))
         return X
     try:
         if sp.issparse(X):
@@ -123,6 +129,8 @@ def as_interactions(X: Any, dtype: np.dtype, name: str = "X") -> Interactions:
         if str(exc).startswith(f"{name}:"):
             raise
         raise type(exc)(f"{name}: {exc}") from None
+    hint = (" (wrap a dense array in scipy.sparse.csr_matrix)"
+            if isinstance(X, np.ndarray) and X.ndim == 2 else "")
     fail(name, "an Interactions, a scipy.sparse user×item matrix or a (users, items, values) "
-         "tuple", X, type_error=True)
+         "tuple" + hint, X, type_error=True)
     raise AssertionError  # unreachable

@@ -13,8 +13,9 @@ from .. import _als, _blocking
 from .._init import random_factors
 from .._idmap import IdMap
 from .._threads import thread_limit
-from .._validation import (Detail, check_choice, check_dtype, check_float, check_int,
-                           check_random_state, check_reg_pair, fail)
+from .._validation import (Detail, check_bool, check_callable, check_choice, check_dtype,
+                           check_float, check_int, check_random_state, check_reg_pair,
+                           check_representable, fail)
 from ..errors import TrainingDivergedError
 from ..interactions import Interactions
 from .._kernels import sgd as sgd_kernels
@@ -123,7 +124,7 @@ class BiasedMF(RecommenderMixin, Estimator):
 
     # ------------------------------------------------------------------ fit
     def _checked_params(self) -> dict[str, Any]:
-        return dict(
+        prm = dict(
             factors=check_int("factors", self.factors, minimum=1),
             reg=check_reg_pair("regularization", self.regularization),
             bias_reg=check_reg_pair("bias_regularization", self.bias_regularization),
@@ -135,11 +136,18 @@ class BiasedMF(RecommenderMixin, Estimator):
             n_blocks=check_int("n_blocks", self.n_blocks, minimum=1),
             patience=check_int("patience", self.patience, minimum=1),
             solver=check_choice("solver", self.solver, ("sgd", "als")),
-            weighted=check_choice("weighted_regularization", self.weighted_regularization,
-                                  (True, False)),
+            weighted=check_bool("weighted_regularization", self.weighted_regularization),
             num_threads=check_int("num_threads", self.num_threads, minimum=0),
             dtype=check_dtype("dtype", self.dtype),
         )
+        # the kernels compute in dtype: a finite float64 may still be inf there
+        for name, key in (("regularization", "reg"), ("bias_regularization", "bias_reg")):
+            for side, value in enumerate(prm[key]):
+                check_representable(name if prm[key][0] == prm[key][1] else f"{name}[{side}]",
+                                    value, prm["dtype"])
+        check_representable("learning_rate", prm["lr"], prm["dtype"])
+        check_representable("init_std", prm["init_std"], prm["dtype"])
+        return prm
 
     def fit(self, X: Any, y: Any = None, *, validation: Any = None,
             show_progress: bool = False,
@@ -167,6 +175,7 @@ class BiasedMF(RecommenderMixin, Estimator):
             The loss became NaN/inf (learning rate too high); the model is left unfitted.
         """
         prm = self._checked_params()
+        check_callable("callback", callback)
         dt = prm["dtype"]
         data = as_interactions(X, dt)
         if data.nnz == 0:
@@ -266,17 +275,28 @@ class BiasedMF(RecommenderMixin, Estimator):
         if isinstance(validation, Interactions):
             users, items, values = validation.to_arrays()
         elif isinstance(validation, tuple) and len(validation) == 3:
-            users, items, values = (np.asarray(v) for v in validation)
+            users, items, values = validation
         else:
             fail("validation", "an Interactions or a (users, items, ratings) tuple",
                  validation, type_error=True)
         u = data.user_map.to_index(users, name="validation users", missing="ignore")
         i = data.item_map.to_index(items, name="validation items", missing="ignore")
+        values = np.asarray(values)
+        if i.size != u.size:
+            fail("validation items", f"the same length as the users ({u.size})",
+                 Detail(f"length {i.size}"))
+        if values.shape != (u.size,) or values.dtype.kind not in "biuf":
+            fail("validation ratings", f"{u.size} numbers (one per user)", values,
+                 type_error=values.dtype.kind not in "biuf")
+        values = values.astype(np.float64)
+        if not np.isfinite(values).all():
+            fail("validation ratings", "finite ratings",
+                 Detail(f"{int((~np.isfinite(values)).sum())} NaN/inf ratings"))
         ok = (u >= 0) & (i >= 0)
         if not ok.any():
             fail("validation", "ratings of users and items present in the training data",
                  Detail("no rating with a known user and item"))
-        return u[ok], i[ok], np.asarray(values, dtype=np.float64)[ok]
+        return u[ok], i[ok], values[ok]
 
     # ------------------------------------------------------------------ predict
     def predict(self, users: Any, items: Any, *, clip: bool = True) -> np.ndarray:
@@ -322,9 +342,11 @@ class BiasedMF(RecommenderMixin, Estimator):
         fixed other side (one ALS half-step, whatever solver trained the model)."""
         prm = self._checked_params()
         name = "user_items" if which == "user" else "item_users"
-        rows = rows.astype(prm["dtype"])
+        with np.errstate(over="ignore"):  # an overflow is reported just below
+            rows = rows.astype(prm["dtype"])
         if not np.isfinite(rows.data).all():
-            fail(name, "finite ratings", Detail("NaN/inf values"))
+            fail(name, f"finite ratings representable in {prm['dtype'].name}",
+                 Detail("NaN/inf values"))
         side = 0 if which == "user" else 1
         other, other_bias = ((self.item_factors_, self.item_bias_) if which == "user"
                              else (self.user_factors_, self.user_bias_))

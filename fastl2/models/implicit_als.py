@@ -14,7 +14,8 @@ from .._idmap import IdMap
 from .._init import random_factors
 from .._threads import thread_limit
 from .._validation import Detail, check_choice, check_dtype, check_float, check_int, fail
-from .._validation import check_random_state
+from .._validation import (check_bool, check_callable, check_random_state,
+                           check_representable)
 from ..errors import TrainingDivergedError
 from .base import Estimator, as_interactions
 from .recommend import RecommenderMixin
@@ -116,19 +117,25 @@ class ImplicitALS(RecommenderMixin, Estimator):
     def _checked_params(self) -> dict[str, Any]:
         confidence = check_choice("confidence", self.confidence,
                                   ("linear", "log", "proportional"))
-        return dict(
+        prm = dict(
             factors=check_int("factors", self.factors, minimum=1),
             reg=check_float("regularization", self.regularization, minimum=0.0),
             alpha=check_float("alpha", self.alpha, minimum=0.0,
                               strict=confidence == "proportional"),
             dtype=check_dtype("dtype", self.dtype),
-            use_cg=bool(self.use_cg),
+            use_native=check_bool("use_native", self.use_native),
+            use_cg=check_bool("use_cg", self.use_cg),
             iterations=check_int("iterations", self.iterations, minimum=0),
+            calculate_training_loss=check_bool("calculate_training_loss",
+                                               self.calculate_training_loss),
             num_threads=check_int("num_threads", self.num_threads, minimum=0),
             cg_steps=check_int("cg_steps", self.cg_steps, minimum=1),
             confidence=confidence,
             epsilon=check_float("epsilon", self.epsilon, minimum=0.0, strict=True),
         )
+        # the kernels compute in dtype (alpha is checked on the confidences it produces)
+        check_representable("regularization", prm["reg"], prm["dtype"])
+        return prm
 
     def _confidence(self, values: np.ndarray, prm: dict[str, Any]) -> np.ndarray:
         """Signed confidence: |value| = c_ui, sign = preference (kernels' convention).
@@ -173,6 +180,7 @@ class ImplicitALS(RecommenderMixin, Estimator):
             ``implicit``), training loss (None unless ``calculate_training_loss``).
         """
         prm = self._checked_params()
+        check_callable("callback", callback)
         dt = prm["dtype"]
         data = as_interactions(user_items, dt, name="user_items")
         matrix = data.matrix
@@ -202,7 +210,7 @@ class ImplicitALS(RecommenderMixin, Estimator):
                 start = time.perf_counter()
                 sweeps.iteration(X, Y)
                 loss = None
-                if self.calculate_training_loss:
+                if prm["calculate_training_loss"]:
                     loss = sweeps.loss(X, Y)
                     losses.append(loss)
                 elapsed = time.perf_counter() - start
@@ -237,9 +245,11 @@ class ImplicitALS(RecommenderMixin, Estimator):
         other side (one Cholesky half-step); no biases in this model."""
         prm = self._checked_params()
         name = "user_items" if which == "user" else "item_users"
-        rows = rows.astype(prm["dtype"])
+        with np.errstate(over="ignore"):  # an overflow is reported just below
+            rows = rows.astype(prm["dtype"])
         if not np.isfinite(rows.data).all():
-            fail(name, "finite values", Detail("NaN/inf values"))
+            fail(name, f"finite values representable in {prm['dtype'].name}",
+                 Detail("NaN/inf values"))
         rows.eliminate_zeros()
         other = self.item_factors_ if which == "user" else self.user_factors_
         return _als.implicit_fold_in(rows, self._confidence(rows.data, prm), other,

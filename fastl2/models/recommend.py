@@ -5,19 +5,28 @@ Ids: like ``implicit``, ``recommend``, ``similar_*`` and ``partial_fit_*`` take 
 ``user_map_.ids`` / ``item_map_.ids``). ``recommend_for`` is the same by *external* ids (those
 of the training data). Translate by hand with ``model.user_map_.to_index(ids)`` and
 ``model.item_map_.to_ids(indices)``.
+
+Thread safety: a fitted model may serve ``recommend``, ``similar_*`` and ``predict`` from many
+Python threads at once (the kernels release the GIL and allocate their scratch per call). The
+only state written by these calls is the per-model cache of normalized and transposed factors;
+it is filled under a lock, once, so concurrent first calls share one copy. Fitting, loading or
+``partial_fit_*`` while other threads query the same model is not supported.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
 from .._kernels import topk as topk_kernels
-from .._validation import Detail, check_int, fail
+from .._validation import Detail, check_int, check_sparse, fail
 
 _BATCH = 4096  # query rows per kernel call: output memory is bounded by _BATCH × N
+_CACHE_LOCK = threading.Lock()  # fills of the per-model factor caches (RecommenderMixin._cached)
 
 
 def _indices(name: str, value: Any, n: int) -> tuple[np.ndarray, bool]:
@@ -27,12 +36,11 @@ def _indices(name: str, value: Any, n: int) -> tuple[np.ndarray, bool]:
     arr = np.atleast_1d(arr)
     if arr.ndim != 1 or (arr.size and not np.issubdtype(arr.dtype, np.integer)):
         fail(name, "an integer index or a 1-D array of integer indices", value, type_error=True)
-    arr = arr.astype(np.int64)
-    bad = (arr < 0) | (arr >= n)
+    bad = (arr < 0) | (arr >= n)  # before the int64 cast: a uint64 beyond 2**63 would wrap
     if bad.any():
         fail(name, f"indices in [0, {n})", Detail(f"{arr[bad][:5].tolist()} "
                                                   f"({int(bad.sum())} out of range)"))
-    return arr, scalar
+    return arr.astype(np.int64), scalar
 
 
 def _item_filter(n_items: int, filter_items: Any, items: Any,
@@ -47,6 +55,13 @@ def _item_filter(n_items: int, filter_items: Any, items: Any,
     return banned, np.unique(_indices(names[1], items, n_items)[0]), False
 
 
+def _transposed_hint(shape: tuple[int, int], n_columns: int, rows: str, columns: str) -> str:
+    """An error-message suffix when a matrix looks given the wrong way round."""
+    if shape[0] == n_columns and shape[1] != n_columns:
+        return f", which looks transposed ({columns} × {rows} instead of {rows} × {columns})"
+    return ""
+
+
 def _unit_rows(F: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(F.astype(np.float64), axis=1)
     norms[norms == 0] = 1.0
@@ -58,28 +73,38 @@ class RecommenderMixin:
     ``_query_parts(include_bias)`` (user vectors, item vectors, user offsets, item bias) and,
     for ``recalculate_user``, ``_fold_in_users(user_items)``."""
 
-    def _unit_factors(self, which: str) -> np.ndarray:
-        """L2-normalized user or item factors, computed once per fit and cached (the cache
-        is dropped with the fitted state by every fit and load)."""
+    def _cached(self, key: Any, source: np.ndarray,
+                make: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+        """``make(source)``, computed once and kept in the model's cache (dropped with the
+        fitted state by every fit, load and partial fit; recomputed if ``source`` is replaced).
+
+        The first caller computes it under a lock; concurrent callers wait and share that
+        array, so many threads starting to query a model never hold duplicate copies."""
         cache = self.__dict__.setdefault("_unit_cache", {})
-        if which not in cache:
-            cache[which] = _unit_rows(getattr(self, f"{which}_factors_"))
-        return cache[which]
+        hit = cache.get(key)
+        if hit is None or hit[0] is not source:
+            with _CACHE_LOCK:
+                hit = cache.get(key)
+                if hit is None or hit[0] is not source:
+                    hit = (source, make(source))
+                    cache[key] = hit
+        return hit[1]
+
+    def _unit_factors(self, which: str) -> np.ndarray:
+        """L2-normalized user or item factors, computed once per fit and cached."""
+        return self._cached(which, getattr(self, f"{which}_factors_"), _unit_rows)
 
     def _transposed(self, Y: np.ndarray) -> np.ndarray:
         """Y.T as a contiguous array, cached with the fitted state (item factors or their
         normalized copies)."""
-        cache = self.__dict__.setdefault("_unit_cache", {})
-        key = ("T", id(Y))
-        hit = cache.get(key)
-        if hit is None or hit[0] is not Y:
-            hit = (Y, np.ascontiguousarray(Y.T))
-            cache[key] = hit
-        return hit[1]
+        return self._cached(("T", id(Y)), Y, lambda a: np.ascontiguousarray(a.T))
 
     def _select(self, Q, rows, offset, Y, bias, skip: sp.csr_matrix, banned, candidates,
                 all_items, N):
+        """Top-``min(N, number of candidates)`` per row: no heap or output column is ever
+        allocated for slots that could only hold padding (see :meth:`_result`)."""
         n = rows.size
+        N = min(N, Y.shape[0] if all_items else candidates.size)
         # int32 ids like implicit (its evaluation code reads them into C ints)
         ids = np.empty((n, N), dtype=np.int32 if Y.shape[0] < 2**31 else np.int64)
         scores = np.empty((n, N), dtype=Y.dtype)
@@ -95,10 +120,15 @@ class RecommenderMixin:
         return ids, scores
 
     @staticmethod
-    def _result(ids, scores, scalar):
+    def _result(ids, scores, scalar, N):
+        """1-D trimmed arrays for a scalar query, else (n, N) arrays padded with -1/-inf."""
         if scalar:
             keep = ids[0] >= 0
             return ids[0][keep], scores[0][keep]
+        if ids.shape[1] < N:
+            pad = ((0, 0), (0, N - ids.shape[1]))
+            ids = np.pad(ids, pad, constant_values=-1)
+            scores = np.pad(scores, pad, constant_values=-np.inf)
         return ids, scores
 
     def recommend(self, userid: Any, user_items: Any = None, N: int = 10,
@@ -161,18 +191,17 @@ class RecommenderMixin:
             sp.csr_matrix((users.size, n_items))
         ids, scores = self._select(X, query_rows, np.ascontiguousarray(offset, dtype=Y.dtype),
                                    Y, item_bias, skip, banned, candidates, all_items, N)
-        return self._result(ids, scores, scalar)
+        return self._result(ids, scores, scalar, N)
 
     def _user_rows(self, user_items, users, n_users, n_items) -> sp.csr_matrix:
         if user_items is None:
             fail("user_items", "a sparse users × items matrix when filter_already_liked_items "
                  "or recalculate_user is set", None)
-        if not sp.issparse(user_items):
-            fail("user_items", "a scipy.sparse matrix", user_items, type_error=True)
+        check_sparse("user_items", user_items)
         m = sp.csr_matrix(user_items)
         if m.shape[1] != n_items:
             fail("user_items", f"{n_items} columns (the model's items)",
-                 Detail(f"shape {m.shape}"))
+                 Detail(f"shape {m.shape}" + _transposed_hint(m.shape, n_items, "users", "items")))
         if m.shape[0] != users.size:
             if m.shape[0] == n_users:
                 m = m[users]
@@ -194,7 +223,7 @@ class RecommenderMixin:
         out = self._select(F, rows, np.zeros(rows.size, F.dtype), F,
                            np.zeros(F.shape[0], F.dtype), sp.csr_matrix((rows.size, F.shape[0])),
                            banned, candidates, all_items, N)
-        return self._result(*out, scalar)
+        return self._result(*out, scalar, N)
 
     def recommend_for(self, users: Any, seen: Any = None, N: int = 10,
                       **kwargs: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -268,17 +297,19 @@ class RecommenderMixin:
         idx = np.atleast_1d(np.asarray(ids))
         if idx.ndim != 1 or (idx.size and not np.issubdtype(idx.dtype, np.integer)):
             fail(id_name, "integer indices", ids, type_error=True)
-        idx = idx.astype(np.int64)
         if idx.size and idx.min() < 0:
             fail(id_name, "indices >= 0", Detail(f"{idx[idx < 0][:5].tolist()}"))
+        if idx.size and idx.max() >= np.iinfo(np.int64).max:  # uint64 beyond int64
+            fail(id_name, "indices below 2**63 - 1", Detail(f"{idx.max()}"))
+        idx = idx.astype(np.int64)
         if np.unique(idx).size != idx.size:
             fail(id_name, "distinct indices", Detail("repeated indices"))
-        if not sp.issparse(matrix):
-            fail(mat_name, "a scipy.sparse matrix", matrix, type_error=True)
+        check_sparse(mat_name, matrix)
         rows = sp.csr_matrix(matrix)
         if rows.shape != (idx.size, n_other):
             fail(mat_name, f"shape ({idx.size}, {n_other}): one row per {id_name} entry",
-                 Detail(f"shape {rows.shape}"))
+                 Detail(f"shape {rows.shape}" + _transposed_hint(rows.shape, n_other,
+                                                                  f"{which}s", f"{other}s")))
         rows = rows.copy()
         rows.sum_duplicates()
         vectors, bias = self._solve_rows(which, rows)
@@ -300,6 +331,8 @@ class RecommenderMixin:
                 if (id_map.to_index(new, missing="ignore") >= 0).any() or \
                         np.unique(new).size != new.size:
                     fail(f"new_{which}_ids", "ids not already in the model", new_ids)
+            # every check (extend refuses ids of another kind) before the model changes
+            grown_map = id_map.extend(new, name=f"new_{which}_ids")
             grown = np.zeros((n_new, F.shape[1]), dtype=F.dtype)
             grown[:n] = F
             setattr(self, f"{which}_factors_", grown)
@@ -307,7 +340,7 @@ class RecommenderMixin:
             if hasattr(self, bias_attr):
                 b = getattr(self, bias_attr)
                 setattr(self, bias_attr, np.concatenate([b, np.zeros(count, dtype=b.dtype)]))
-            setattr(self, f"{which}_map_", id_map.extend(new, name=f"new_{which}_ids"))
+            setattr(self, f"{which}_map_", grown_map)
         getattr(self, f"{which}_factors_")[idx] = vectors
         if bias is not None:
             getattr(self, f"{which}_bias_")[idx] = bias
