@@ -88,12 +88,27 @@ def _steady(times: list[float], units: float, unit: str) -> dict[str, Any]:
             "throughput_unit": unit}
 
 
-def _baseline(kernel: str, s: Setup, seconds: float, units: float, unit: str,
+def _baseline(kernel: str, s: Setup, times: list[float], units: float, unit: str,
               **kw: Any) -> dict:
-    """A single-shot NumPy baseline row (no warm-up: nothing to compile)."""
-    return _row(kernel, s, "numpy", 1, first_seconds=None, seconds=seconds,
-                spread_seconds=0.0, repeats=1, throughput=units / seconds,
-                throughput_unit=unit, **kw)
+    """A NumPy baseline row: every call is steady (nothing to compile), so the median and
+    spread are over all of them; a twin is slow and noisy enough on a shared machine that one
+    call can move its ratio to fastl2 by 30%."""
+    med = statistics.median(times)
+    return _row(kernel, s, "numpy", 1, first_seconds=None, seconds=med,
+                spread_seconds=max(times) - min(times), repeats=len(times),
+                throughput=units / med, throughput_unit=unit, **kw)
+
+
+def _repeated(fn: Callable[[], Any], calls: int, scale: float = 1.0) -> tuple[list[float], Any]:
+    """Wall times (× ``scale``) of ``calls`` calls of a NumPy baseline with BLAS on one
+    thread, and the last result."""
+    times, out = [], None
+    with blas_limit(1):
+        for _ in range(calls):
+            t0 = time.perf_counter()
+            out = fn()
+            times.append((time.perf_counter() - t0) * scale)
+    return times, out
 
 
 def _timed(fn: Callable[[], Any], calls: int) -> tuple[list[float], Any, float | None]:
@@ -179,21 +194,22 @@ def _numpy_explicit(kernel: str, train, s: Setup) -> dict:
     Q = (rng.standard_normal((m.shape[1], s.factors)) * 0.05).astype(dt)
     bu, bi = np.zeros(m.shape[0], dt), np.zeros(m.shape[1], dt)
     values = m.data.astype(dt)
-    with blas_limit(1):
-        t0 = time.perf_counter()
-        if kernel == "sgd":
+    if kernel == "sgd":
+        def step() -> None:
             minibatch_sgd_epoch(train.row_indices(), m.indices, values, P, Q, bu, bi,
                                 float(values.mean()), 0.01, 0.08, 0.08, 0.02, 0.02, rng,
                                 batch_size=65536)
-            what = "mini-batch SGD, batch 65536"
-        else:
-            users, items = _als.both_sides(m, values)
-            sw = _als.ExplicitSweeps(users, items, s.factors, (0.08, 0.08), (0.02, 0.02), True,
-                                     float(values.mean()), 1, dt, reference=True)
+        what = "mini-batch SGD, batch 65536"
+    else:
+        users, items = _als.both_sides(m, values)
+        sw = _als.ExplicitSweeps(users, items, s.factors, (0.08, 0.08), (0.02, 0.02), True,
+                                 float(values.mean()), 1, dt, reference=True)
+
+        def step() -> None:
             sw.iteration(P, bu, Q, bi)
-            what = "ALS twin (row by row, LAPACK)"
-        sec = time.perf_counter() - t0
-    return _baseline(kernel, s, sec, train.nnz, "ratings/s",
+        what = "ALS twin (row by row, LAPACK)"
+    times, _ = _repeated(step, s.repeat)
+    return _baseline(kernel, s, times, train.nnz, "ratings/s",
                      note=what + ("; BLAS 1 thread" if blas_controlled() else
                                   "; BLAS threads not controlled (no threadpoolctl)"))
 
@@ -248,11 +264,8 @@ def _numpy_ials(train, s: Setup, use_cg: bool) -> dict:
     Y = (rng.random((m.shape[1], s.factors)) * 0.01).astype(dt)
     users, items = _als.both_sides(m, (1 + m.data).astype(dt))
     sw = _als.ImplicitSweeps(users, items, s.factors, 0.01, use_cg, 3, 1, dt, reference=True)
-    with blas_limit(1):
-        t0 = time.perf_counter()
-        sw.iteration(X, Y)
-        sec = time.perf_counter() - t0
-    return _baseline("ials" if use_cg else "ials-chol", s, sec, train.nnz, "interactions/s",
+    times, _ = _repeated(lambda: sw.iteration(X, Y), s.repeat)
+    return _baseline("ials" if use_cg else "ials-chol", s, times, train.nnz, "interactions/s",
                      note=("CG" if use_cg else "Cholesky") + " twin (row by row)")
 
 
@@ -272,11 +285,9 @@ def bench_topk(model, train, s: Setup, N: int = 10) -> list[dict]:
                          peak_rss_growth_mb=mb))
     sample = users[:NUMPY_USERS]
     X, Y = model.user_factors, model.item_factors
-    with blas_limit(1):
-        t0 = time.perf_counter()
-        _numpy_topn(X, Y, M, sample, N)
-        sec = (time.perf_counter() - t0) * users.size / sample.size
-    rows.append(_baseline("topk", s, sec, users.size, "users/s",
+    times, _ = _repeated(lambda: _numpy_topn(X, Y, M, sample, N), s.repeat,
+                         users.size / sample.size)
+    rows.append(_baseline("topk", s, times, users.size, "users/s",
                           note=f"dense scores + argpartition, {sample.size} users, scaled"))
     if s.peers:
         from .bench_peers import implicit_with_factors
@@ -320,14 +331,15 @@ def bench_eval(model, train, test, s: Setup, K: int = 10) -> list[dict]:
                          quality={f"precision@{K}": res["precision"],
                                   f"ndcg@{K}": res["ndcg"]}))
     users = np.nonzero(np.diff(test.matrix.indptr) > 0)[0][:NUMPY_USERS]
-    with blas_limit(1):
-        t0 = time.perf_counter()
+    T = test.matrix
+
+    def numpy_eval() -> list[float]:
         top = _numpy_topn(model.user_factors, model.item_factors, train.matrix, users, K)
-        T = test.matrix
-        hits = [np.isin(top[r], T.indices[T.indptr[u]:T.indptr[u + 1]]).sum()
+        return [np.isin(top[r], T.indices[T.indptr[u]:T.indptr[u + 1]]).sum()
                 / min(K, T.indptr[u + 1] - T.indptr[u]) for r, u in enumerate(users)]
-        sec = (time.perf_counter() - t0) * n_test_users / max(users.size, 1)
-    rows.append(_baseline("eval", s, sec, n_test_users, "users/s",
+
+    times, hits = _repeated(numpy_eval, s.repeat, n_test_users / max(users.size, 1))
+    rows.append(_baseline("eval", s, times, n_test_users, "users/s",
                           quality={f"precision@{K}_sample": float(np.mean(hits))},
                           note=f"{users.size} users, scaled"))
     if s.peers:
