@@ -46,8 +46,9 @@ def test_numba_sgd_epoch(benchmark, problem, threads):
                                           threads)
         with thread_limit(threads):
             sgd_kernels.sgd_epoch(grid.ptr, grid.items, grid.values, grid.row_start, B, wp, wb,
-                                  P, Q, bu, bi, Gp, Gq, f(3.5), f(0.005), f(0.05), f(0.05),
-                                  f(0.02), f(0.02), False, f(1 / 65), sse)
+                                  P, Q, bu, bi, Gp, Gq, f(3.5), f(0.005), f(0.005), f(0.005),
+                                  f(0.005), f(0.05), f(0.05), f(0.02), f(0.02), False,
+                                  f(1 / 65), sse)
 
     epoch()  # compile outside the measurement
     benchmark(epoch)

@@ -61,16 +61,18 @@ def check_float(name: str, value: Any, *, minimum: float | None = None,
     return value
 
 
-def check_reg_pair(name: str, value: Any) -> tuple[float, float]:
-    """A regularization strength given as a scalar or a (user, item) pair, each >= 0."""
+def check_pair(name: str, value: Any, *, strict: bool = False) -> tuple[float, float]:
+    """A number given as a scalar or a (user, item) pair, each ``>= 0`` (``> 0`` when
+    ``strict``); returns the pair."""
+    op = ">" if strict else ">="
     if isinstance(value, np.ndarray) and value.ndim == 0:
         value = value.item()
     if isinstance(value, (tuple, list, np.ndarray)):
         if len(value) != 2 or (isinstance(value, np.ndarray) and value.ndim != 1):
-            fail(name, "a number >= 0 or a (user, item) pair of numbers >= 0", value)
-        return (check_float(f"{name}[0]", value[0], minimum=0.0),
-                check_float(f"{name}[1]", value[1], minimum=0.0))
-    v = check_float(name, value, minimum=0.0)
+            fail(name, f"a number {op} 0 or a (user, item) pair of numbers {op} 0", value)
+        return (check_float(f"{name}[0]", value[0], minimum=0.0, strict=strict),
+                check_float(f"{name}[1]", value[1], minimum=0.0, strict=strict))
+    v = check_float(name, value, minimum=0.0, strict=strict)
     return v, v
 
 

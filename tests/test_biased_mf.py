@@ -149,10 +149,15 @@ def test_divergence_raises_and_leaves_model_unfitted(planted):
     ("num_threads", -2, InputValueError), ("dtype", np.int32, InputValueError),
     ("learning_rate_schedule", "cyclic", InputValueError), ("solver", "magic", InputValueError),
     ("random_state", "seed", InputTypeError), ("n_blocks", 0, InputValueError),
+    ("learning_rate", (0.01, 0.0), InputValueError), ("learning_rate", 1e300, InputValueError),
+    ("bias_learning_rate", -0.01, InputValueError), ("bias_learning_rate", "x", InputTypeError),
+    ("bias_learning_rate", (0.1, 0.2, 0.3), InputValueError),
+    ("init_mean", float("inf"), InputValueError), ("init_mean", 1e300, InputValueError),
+    ("biased", "no", InputTypeError),
 ])
 def test_bad_hyper_parameters_are_named(planted, param, value, kind):
     u, i, r, *_ = planted
-    with pytest.raises(kind, match=f"^{param}: expected .*, got "):
+    with pytest.raises(kind, match=rf"^{param}(\[[01]\])?: expected .*, got "):
         BiasedMF(**{param: value}).fit((u, i, r))
 
 
@@ -192,3 +197,104 @@ def test_sklearn_clone_if_available(planted):
     m = BiasedMF(factors=3, regularization=(0.1, 0.2), random_state=4)
     c = base.clone(m)
     assert c.get_params() == m.get_params() and c is not m
+
+
+# ---------------------------------------------------------------------------- Surprise's knobs
+def test_unbiased_model_is_factors_only():
+    rng = np.random.default_rng(3)
+    U, V = rng.normal(size=(80, 3)), rng.normal(size=(60, 3))
+    u, i = np.nonzero(rng.random((80, 60)) < 0.5)
+    r = 2.0 + (U @ V.T)[u, i] * 0.5  # an offset: without μ and biases the factors carry it
+    m = BiasedMF(factors=6, iterations=150, learning_rate=0.01, regularization=0.001,
+                 biased=False, random_state=0).fit((u, i, r))
+    assert m.global_mean_ == 0.0 and not m.user_bias_.any() and not m.item_bias_.any()
+    pred = m.predict(u, i, clip=False)
+    np.testing.assert_allclose(pred, np.einsum("ij,ij->i", m.user_factors_[u],
+                                               m.item_factors_[i]), rtol=1e-5, atol=1e-6)
+    assert np.sqrt(np.mean((pred - r) ** 2)) < 0.1 * r.std()
+    assert m.predict(["nobody"], [0], clip=False)[0] == 0.0  # no mean to fall back to
+    with pytest.raises(InputValueError, match="^biased: expected True with solver='als'"):
+        BiasedMF(biased=False, solver="als").fit((u, i, r))
+
+
+def test_bias_learning_rate_and_learning_rate_pairs(planted):
+    u, i, r, *_ = planted
+    base = dict(FAST, iterations=5)
+    frozen = BiasedMF(**base, bias_learning_rate=0.0).fit((u, i, r))
+    assert frozen.global_mean_ > 0 and not frozen.user_bias_.any()
+    assert not frozen.item_bias_.any()
+    half = BiasedMF(**base, bias_learning_rate=(0.0, 0.02)).fit((u, i, r))
+    assert not half.user_bias_.any() and half.item_bias_.any()
+    same = [BiasedMF(**base, bias_learning_rate=b).fit((u, i, r))
+            for b in (None, base["learning_rate"], (base["learning_rate"],) * 2)]
+    for other in same[1:]:
+        assert np.array_equal(same[0].user_factors_, other.user_factors_)
+        assert np.array_equal(same[0].item_bias_, other.item_bias_)
+    a = BiasedMF(**{**base, "learning_rate": (0.02, 0.005)}).fit((u, i, r))
+    b = BiasedMF(**{**base, "learning_rate": (0.005, 0.02)}).fit((u, i, r))
+    assert not np.allclose(a.user_factors_, b.user_factors_)
+
+
+def test_init_mean_shifts_the_initial_factors(planted):
+    u, i, r, *_ = planted
+    m = BiasedMF(factors=40, iterations=0, init_mean=0.25, init_std=0.1,
+                 random_state=0).fit((u, i, r))
+    values = np.concatenate((m.user_factors_.ravel(), m.item_factors_.ravel()))
+    assert values.mean() == pytest.approx(0.25, abs=0.005)
+    assert values.std() == pytest.approx(0.1, rel=0.05)
+
+
+def test_unbiased_fold_in_solves_the_ridge_system(planted):
+    u, i, r, truth, _ = planted
+    m = BiasedMF(factors=3, iterations=20, regularization=0.05, biased=False,
+                 random_state=0).fit((u, i, r))
+    rows = sp.csr_matrix((r, (u, i)), shape=truth.shape)[[4, 9]]
+    ids, _ = m.recommend(0, rows[0], N=5, recalculate_user=True)
+    assert ids.size == 5
+    m.partial_fit_users([4, 9], rows)
+    Q = m.item_factors_.astype(np.float64)
+    for row, user in zip(rows, (4, 9)):
+        Y = Q[row.indices]
+        A = Y.T @ Y + 0.05 * row.nnz * np.eye(3)  # weighted λ, as ALS-WR
+        want = np.linalg.solve(A, Y.T @ row.data)
+        np.testing.assert_allclose(m.user_factors_[user], want, rtol=1e-4, atol=1e-5)
+    assert not m.user_bias_.any()
+
+
+def test_new_parameters_survive_save_and_load(planted, tmp_path):
+    from fastl2 import load
+
+    u, i, r, *_ = planted
+    m = BiasedMF(**{**FAST, "iterations": 3, "learning_rate": (0.02, 0.01)},
+                 bias_learning_rate=(0.0, 0.01), init_mean=0.05, biased=False).fit((u, i, r))
+    back = load(m.save(tmp_path / "m"))
+    assert back.get_params()["biased"] is False and back.init_mean == 0.05
+    assert tuple(back.learning_rate) == (0.02, 0.01)
+    assert tuple(back.bias_learning_rate) == (0.0, 0.01)
+    np.testing.assert_array_equal(back.predict(u, i), m.predict(u, i))
+
+
+def test_padded_rows_train_the_same_model(planted, monkeypatch):
+    """SGD may pad factor rows for the vector loops (``_sgd_width``); the padded columns stay
+    0, so the model is the unpadded one up to the summation order of the dot products."""
+    from fastl2.models import biased_mf
+
+    width = biased_mf._sgd_width
+    u, i, r, *_ = planted
+    val = np.arange(u.size) % 5 == 0
+    params = dict(factors=10, iterations=8, learning_rate=0.02, dtype=np.float64,
+                  random_state=0, learning_rate_schedule="adagrad")
+    fits = []
+    for extra in (0, 22):
+        monkeypatch.setattr(biased_mf, "_sgd_width", lambda k, dt, extra=extra: k + extra)
+        fits.append(BiasedMF(**params).fit((u[~val], i[~val], r[~val]),
+                                           validation=(u[val], i[val], r[val])))
+    plain, padded = fits
+    assert padded.user_factors_.shape == plain.user_factors_.shape == (120, 10)
+    assert padded.user_factors_.flags.c_contiguous
+    np.testing.assert_allclose(padded.user_factors_, plain.user_factors_, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(padded.item_bias_, plain.item_bias_, rtol=1e-9, atol=1e-12)
+    assert padded.validation_history_ == pytest.approx(plain.validation_history_, rel=1e-9)
+    widths = [width(k, np.dtype(np.float32)) for k in range(1, 300)]
+    assert all(w >= k for k, w in zip(range(1, 300), widths))
+    assert all(w == k or w % 16 == 0 for k, w in zip(range(1, 300), widths))

@@ -21,7 +21,8 @@ def _problem(dtype, seed=0, n_users=40, n_items=30, density=0.3, k=6):
     return m, P, Q, rng
 
 
-def _run(fn, m, P, Q, B, epochs, adaptive, n_workers, seed=3):
+def _run(fn, m, P, Q, B, epochs, adaptive, n_workers, seed=3, lrs=(0.02, 0.02, 0.02, 0.02),
+         mu=3.0):
     dt = P.dtype.type
     grid = _blocking.build_grid(m, B)
     P, Q = P.copy(), Q.copy()
@@ -36,7 +37,7 @@ def _run(fn, m, P, Q, B, epochs, adaptive, n_workers, seed=3):
         strata = _blocking.epoch_schedule(rng, B)
         wp, wb = _blocking.assign_workers(strata, grid.block_nnz, n_workers)
         fn(grid.ptr, grid.items, grid.values, grid.row_start, B, wp, wb, P, Q, bu, bi, Gp, Gq,
-           dt(3.0), dt(0.02), dt(0.05), dt(0.03), dt(0.01), dt(0.02), adaptive,
+           dt(mu), *(dt(lr) for lr in lrs), dt(0.05), dt(0.03), dt(0.01), dt(0.02), adaptive,
            dt(1.0 / (P.shape[1] + 1)), sse)
         losses.append(sse.sum())
     return P, Q, bu, bi, np.array(losses)
@@ -62,6 +63,33 @@ def test_kernel_matches_reference_float32():
         np.testing.assert_allclose(g, w, rtol=2e-4, atol=2e-5)
 
 
+@pytest.mark.parametrize("adaptive", [False, True])
+def test_per_parameter_steps_match_reference(adaptive):
+    """Each kind of parameter moves with its own step (Surprise's lr_pu, lr_qi, lr_bu, lr_bi)."""
+    m, P, Q, _ = _problem(np.float64, seed=9)
+    lrs = (0.03, 0.01, 0.002, 0.05)
+    got = _run(sgd_kernels.sgd_epoch, m, P, Q, 3, 4, adaptive, 2, lrs=lrs)
+    want = _run(sgd_reference.sgd_epoch, m, P, Q, 3, 4, adaptive, 1, lrs=lrs)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-9)
+    # differs from the run with one shared step: the four steps are really used separately
+    same = _run(sgd_kernels.sgd_epoch, m, P, Q, 3, 4, adaptive, 2, lrs=(0.03,) * 4)
+    for g, s in zip(got[:4], same[:4]):
+        assert not np.allclose(g, s)
+
+
+def test_zero_bias_steps_and_zero_mean_train_the_unbiased_model():
+    m, P, Q, _ = _problem(np.float64, seed=10)
+    got = _run(sgd_kernels.sgd_epoch, m, P, Q, 2, 5, False, 2, lrs=(0.02, 0.02, 0.0, 0.0),
+               mu=0.0)
+    want = _run(sgd_reference.sgd_epoch, m, P, Q, 2, 5, False, 1, lrs=(0.02, 0.02, 0.0, 0.0),
+                mu=0.0)
+    assert not got[2].any() and not got[3].any()  # biases stay exactly 0
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-9)
+    assert got[4][-1] < got[4][0]  # the factors alone fit the ratings
+
+
 def test_kernel_result_independent_of_worker_split():
     m, P, Q, _ = _problem(np.float32, seed=2, n_users=80, n_items=50)
     runs = [_run(sgd_kernels.sgd_epoch, m, P, Q, 4, 4, True, w) for w in (1, 2, 3, 4)]
@@ -81,8 +109,8 @@ def test_sse_is_sum_of_pre_update_errors():
     # P, Q are in original order; the grid renumbers rows/cols, so permute them
     Pg, Qg = P[grid.row_perm].copy(), Q[grid.col_perm].copy()
     sgd_kernels.sgd_epoch(grid.ptr, grid.items, grid.values, grid.row_start, 2, wp, wb, Pg, Qg,
-                          bu, bi, np.ones_like(bu), np.ones_like(bi), 3.0, 1e-12, 0.0, 0.0,
-                          0.0, 0.0, False, 1.0, sse)
+                          bu, bi, np.ones_like(bu), np.ones_like(bi), 3.0, 1e-12, 1e-12, 1e-12,
+                          1e-12, 0.0, 0.0, 0.0, 0.0, False, 1.0, sse)
     coo = m.tocoo()
     expected = np.sum((coo.data - 3.0 - np.einsum("ij,ij->i", P[coo.row], Q[coo.col])) ** 2)
     assert sse.sum() == pytest.approx(expected, rel=1e-9)

@@ -7,12 +7,15 @@ no locks, no races, and the result does not depend on the thread count.
 
 Per rating (r_ui, grid row u, grid column i), with e = r_ui − (μ + b_u + b_i + p_u·q_i):
 
-    b_u ← b_u + η_u (e − λ_bu b_u)          b_i ← b_i + η_i (e − λ_bi b_i)
-    p_u ← p_u + η_u (e q_i − λ_p p_u)       q_i ← q_i + η_i (e p_u − λ_q q_i)
+    b_u ← b_u + η_bu (e − λ_bu b_u)         b_i ← b_i + η_bi (e − λ_bi b_i)
+    p_u ← p_u + η_p (e q_i − λ_p p_u)       q_i ← q_i + η_q (e p_u − λ_q q_i)
 
-(simultaneous update of p_u and q_i, read once and written once per rating). With the
-adaptive rule (AdaGrad per row, as LIBMF) η_u = η / sqrt(G_u) and G_u accumulates the mean
-squared gradient of the row (factors and bias) after each update; otherwise η_u = η_i = η.
+(simultaneous update of p_u and q_i, read once and written once per rating). Each kind of
+parameter has its own step (as Surprise's ``lr_bu``, ``lr_bi``, ``lr_pu``, ``lr_qi``); a step
+of 0 for both biases with μ = 0 trains the unbiased model (the biases stay exactly 0). With
+the adaptive rule (AdaGrad per row, as LIBMF) every step of a row is divided by sqrt(G_row),
+G accumulating the row's mean squared gradient (factors and bias) after each update;
+otherwise the steps are constant.
 """
 
 import numba
@@ -22,10 +25,11 @@ from ._flags import CACHE, FASTMATH
 
 
 @numba.njit(fastmath=FASTMATH, nogil=True, inline="always")
-def _sgd_block(lo_seg, n_rows, u0, ptr, items, ratings, P, Q, bu, bi, Gp, Gq, mu, lr, reg_p,
-               reg_q, reg_bu, reg_bi, adaptive, inv_k1):  # pragma: no cover - compiled
+def _sgd_block(lo_seg, n_rows, u0, ptr, items, ratings, P, Q, bu, bi, Gp, Gq, mu, lr_p, lr_q,
+               lr_bu, lr_bi, reg_p, reg_q, reg_bu, reg_bi, adaptive,
+               inv_k1):  # pragma: no cover - compiled
     k = P.shape[1]
-    zero = lr - lr
+    zero = lr_p - lr_p
     sse = 0.0
     for r in range(n_rows):
         u = u0 + r
@@ -33,9 +37,12 @@ def _sgd_block(lo_seg, n_rows, u0, ptr, items, ratings, P, Q, bu, bi, Gp, Gq, mu
         hi = ptr[lo_seg + r + 1]
         if lo == hi:
             continue
-        eta_u = lr
+        eta_u = lr_p
+        eta_bu = lr_bu
         if adaptive:
-            eta_u = lr / np.sqrt(Gp[u])
+            root_u = np.sqrt(Gp[u])
+            eta_u = lr_p / root_u
+            eta_bu = lr_bu / root_u
         for j in range(lo, hi):
             i = items[j]
             dot = zero
@@ -44,11 +51,12 @@ def _sgd_block(lo_seg, n_rows, u0, ptr, items, ratings, P, Q, bu, bi, Gp, Gq, mu
             e = ratings[j] - (mu + bu[u] + bi[i] + dot)
             sse += np.float64(e) * np.float64(e)
             if adaptive:
-                eta_i = lr / np.sqrt(Gq[i])
+                root_i = np.sqrt(Gq[i])
+                eta_i = lr_q / root_i
                 gbu = e - reg_bu * bu[u]
                 gbi = e - reg_bi * bi[i]
-                bu[u] += eta_u * gbu
-                bi[i] += eta_i * gbi
+                bu[u] += eta_bu * gbu
+                bi[i] += (lr_bi / root_i) * gbi
                 sp = gbu * gbu
                 sq = gbi * gbi
                 for f in range(k):
@@ -62,22 +70,24 @@ def _sgd_block(lo_seg, n_rows, u0, ptr, items, ratings, P, Q, bu, bi, Gp, Gq, mu
                     sq += gq * gq
                 Gp[u] += sp * inv_k1
                 Gq[i] += sq * inv_k1
-                eta_u = lr / np.sqrt(Gp[u])
+                root_u = np.sqrt(Gp[u])
+                eta_u = lr_p / root_u
+                eta_bu = lr_bu / root_u
             else:
-                bu[u] += lr * (e - reg_bu * bu[u])
-                bi[i] += lr * (e - reg_bi * bi[i])
+                bu[u] += lr_bu * (e - reg_bu * bu[u])
+                bi[i] += lr_bi * (e - reg_bi * bi[i])
                 for f in range(k):
                     pf = P[u, f]
                     qf = Q[i, f]
-                    P[u, f] = pf + lr * (e * qf - reg_p * pf)
-                    Q[i, f] = qf + lr * (e * pf - reg_q * qf)
+                    P[u, f] = pf + lr_p * (e * qf - reg_p * pf)
+                    Q[i, f] = qf + lr_q * (e * pf - reg_q * qf)
     return sse
 
 
 @numba.njit(parallel=True, fastmath=FASTMATH, nogil=True, cache=CACHE)
 def sgd_epoch(ptr, items, ratings, row_start, n_blocks, work_ptr, work_blocks, P, Q, bu, bi,
-              Gp, Gq, mu, lr, reg_p, reg_q, reg_bu, reg_bi, adaptive, inv_k1,
-              block_sse):  # pragma: no cover - compiled
+              Gp, Gq, mu, lr_p, lr_q, lr_bu, lr_bi, reg_p, reg_q, reg_bu, reg_bi, adaptive,
+              inv_k1, block_sse):  # pragma: no cover - compiled
     """Run one epoch over the block grid, updating P, Q, bu, bi (and Gp, Gq) in place.
 
     ``block_sse[b]`` receives the sum of squared pre-update errors of block ``b``; summing it
@@ -95,5 +105,5 @@ def sgd_epoch(ptr, items, ratings, row_start, n_blocks, work_ptr, work_blocks, P
                 n_g = row_start[g + 1] - u0
                 seg = n_blocks * u0 + h * n_g
                 block_sse[b] = _sgd_block(seg, n_g, u0, ptr, items, ratings, P, Q, bu, bi,
-                                          Gp, Gq, mu, lr, reg_p, reg_q, reg_bu, reg_bi,
-                                          adaptive, inv_k1)
+                                          Gp, Gq, mu, lr_p, lr_q, lr_bu, lr_bi, reg_p, reg_q,
+                                          reg_bu, reg_bi, adaptive, inv_k1)

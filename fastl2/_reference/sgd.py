@@ -13,7 +13,8 @@ import scipy.sparse as sp
 
 
 def sgd_epoch(ptr, items, ratings, row_start, n_blocks, work_ptr, work_blocks, P, Q, bu, bi,
-              Gp, Gq, mu, lr, reg_p, reg_q, reg_bu, reg_bi, adaptive, inv_k1, block_sse):
+              Gp, Gq, mu, lr_p, lr_q, lr_bu, lr_bi, reg_p, reg_q, reg_bu, reg_bi, adaptive,
+              inv_k1, block_sse):
     """Same signature and effect as the kernel, run sequentially."""
     for s in range(work_ptr.shape[0]):
         for jb in range(work_ptr[s, -1]):
@@ -31,16 +32,17 @@ def sgd_epoch(ptr, items, ratings, row_start, n_blocks, work_ptr, work_blocks, P
                     q = Q[i].copy()
                     e = ratings[j] - (mu + bu[u] + bi[i] + np.dot(p, q))
                     sse += float(e) * float(e)
-                    eta_u = lr / np.sqrt(Gp[u]) if adaptive else lr
-                    eta_i = lr / np.sqrt(Gq[i]) if adaptive else lr
+                    # AdaGrad divides every step of a row by sqrt(G_row)
+                    root_u = np.sqrt(Gp[u]) if adaptive else 1.0
+                    root_i = np.sqrt(Gq[i]) if adaptive else 1.0
                     gbu = e - reg_bu * bu[u]
                     gbi = e - reg_bi * bi[i]
                     gp = e * q - reg_p * p
                     gq = e * p - reg_q * q
-                    bu[u] += eta_u * gbu
-                    bi[i] += eta_i * gbi
-                    P[u] = p + eta_u * gp
-                    Q[i] = q + eta_i * gq
+                    bu[u] += lr_bu / root_u * gbu
+                    bi[i] += lr_bi / root_i * gbi
+                    P[u] = p + lr_p / root_u * gp
+                    Q[i] = q + lr_q / root_i * gq
                     if adaptive:
                         Gp[u] += (gbu * gbu + np.dot(gp, gp)) * inv_k1
                         Gq[i] += (gbi * gbi + np.dot(gq, gq)) * inv_k1

@@ -8,19 +8,22 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from .._validation import Detail, fail
+from .._validation import Detail, as_1d, describe, fail
 from ..errors import InputTypeError, InputValueError, NotFittedError
 from ..interactions import Interactions
 
 
-class Estimator:
-    """scikit-learn conventions without the dependency.
+class ParamsMixin:
+    """scikit-learn's parameter protocol without the dependency.
 
     ``__init__`` only stores its arguments; :meth:`get_params`/:meth:`set_params` read and
-    write them; fitted attributes end in ``_`` and are listed in ``_fitted_attributes``.
+    write them, so ``sklearn.base.clone`` and scikit-learn's model selection work on every
+    class using it (``fastl2.compat.surprise.SVD`` included). ``__sklearn_tags__`` describes
+    the estimator to scikit-learn >= 1.6 (imported only when scikit-learn asks).
     """
 
-    _fitted_attributes: tuple[str, ...] = ()
+    #: "regressor" for models predicting ratings (scikit-learn's ``is_regressor``)
+    _estimator_type: str | None = None
 
     @classmethod
     def _param_names(cls) -> list[str]:
@@ -28,18 +31,26 @@ class Estimator:
         return [p.name for p in sig.parameters.values()
                 if p.name != "self" and p.kind != p.VAR_KEYWORD]
 
+    def _param_value(self, name: str) -> Any:
+        """The value of constructor parameter ``name`` as given (hook for properties)."""
+        return getattr(self, name)
+
     def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """Constructor parameters as a dict (scikit-learn API)."""
+        """Constructor parameters as a dict (scikit-learn API).
+
+        With ``deep``, a parameter that is itself an estimator also contributes its own
+        parameters as ``name__sub``.
+        """
         out = {}
         for name in self._param_names():
-            value = getattr(self, name)
+            value = self._param_value(name)
             out[name] = value
             if deep and hasattr(value, "get_params") and not isinstance(value, type):
                 for sub, subval in value.get_params().items():
                     out[f"{name}__{sub}"] = subval
         return out
 
-    def set_params(self, **params: Any) -> "Estimator":
+    def set_params(self, **params: Any) -> "ParamsMixin":
         """Set constructor parameters (scikit-learn API); ``a__b`` sets ``b`` of parameter ``a``."""
         valid = self._param_names()
         nested: dict[str, dict[str, Any]] = {}
@@ -68,6 +79,25 @@ class Estimator:
             if not same:
                 changed.append(f"{k}={v!r}")
         return f"{type(self).__name__}({', '.join(changed)})"
+
+    def __sklearn_tags__(self) -> Any:
+        """scikit-learn (>= 1.6) tags: X holds ids (strings allowed), y is optional."""
+        from sklearn.utils import InputTags, RegressorTags, Tags, TargetTags
+
+        regressor = self._estimator_type == "regressor"
+        return Tags(estimator_type=self._estimator_type, target_tags=TargetTags(required=False),
+                    regressor_tags=RegressorTags() if regressor else None,
+                    input_tags=InputTags(two_d_array=True, string=True))
+
+
+class Estimator(ParamsMixin):
+    """scikit-learn conventions for fastl2's own estimators.
+
+    ``__init__`` only stores its arguments (see :class:`ParamsMixin`); fitted attributes end
+    in ``_`` and are listed in ``_fitted_attributes``.
+    """
+
+    _fitted_attributes: tuple[str, ...] = ()
 
     @classmethod
     def load(cls, path: Any) -> "Estimator":
@@ -103,9 +133,64 @@ def check_is_fitted(estimator: Estimator) -> None:
     estimator._check_fitted()
 
 
-def as_interactions(X: Any, dtype: np.dtype, name: str = "X") -> Interactions:
+def pair_columns(X: Any, name: str = "X") -> tuple[np.ndarray, np.ndarray]:
+    """The (users, items) columns of scikit-learn style ``X``: an (n, 2) array-like of
+    (user, item) external ids, or a DataFrame of two columns (user, item)."""
+    expected = "an (n, 2) array or a two-column DataFrame of (user, item) ids"
+    if hasattr(X, "iloc") and hasattr(X, "columns"):  # a pandas DataFrame (not imported)
+        if len(X.columns) != 2:
+            fail(name, expected, Detail(f"a DataFrame with columns {list(X.columns)}"))
+        return X.iloc[:, 0].to_numpy(), X.iloc[:, 1].to_numpy()
+    if X is None or sp.issparse(X) or isinstance(X, (str, bytes, Interactions)):
+        fail(name, expected, X, type_error=True)
+    try:
+        arr = np.asarray(X.to_numpy() if hasattr(X, "to_numpy") else X)
+    except (ValueError, TypeError):  # ragged nested sequences
+        fail(name, expected, X)
+    if arr.ndim != 2 or arr.shape[1] != 2:
+        fail(name, expected, arr, type_error=arr.ndim == 0)
+    return arr[:, 0], arr[:, 1]
+
+
+def check_y(y: Any, n: int, name: str = "X") -> np.ndarray:
+    """scikit-learn style ``y``: one finite number per row of ``name`` (``n`` rows)."""
+    values = as_1d("y", y)
+    if values.dtype.kind not in "biuf":
+        fail("y", "numeric values, one per (user, item) pair", values, type_error=True)
+    if values.size != n:
+        fail("y", f"one value per row of {name} ({n})", values)
+    if not np.isfinite(values).all():
+        fail("y", "finite values",
+             Detail(f"{int((~np.isfinite(values)).sum())} NaN/inf values in {describe(values)}"))
+    return values
+
+
+def _from_pairs(X: Any, y: Any, dtype: np.dtype, name: str) -> Interactions:
+    """``Interactions`` from scikit-learn style ``X`` (pairs) and ``y`` (one value per pair)."""
+    if isinstance(X, (Interactions, tuple)) or sp.issparse(X):
+        fail("y", f"None when {name} is an Interactions, a sparse matrix or a (users, items, "
+             f"values) tuple (the values are in {name}; y goes with an (n, 2) array of pairs)",
+             y)
+    users, items = pair_columns(X, name)
+    values = check_y(y, users.size, name)
+    try:
+        return Interactions.from_arrays(users, items, values, dtype=dtype)
+    except (InputValueError, InputTypeError) as exc:
+        text = str(exc)
+        if text.startswith("duplicates:"):  # no policy argument here: say what to do
+            fail(name, "unique (user, item) pairs (combine repeated ratings first, e.g. with "
+                 "Interactions.from_arrays(..., duplicates='mean') and to_xy)",
+                 Detail(text.partition(", got ")[2]))
+        raise type(exc)(f"{name}: {text}") from None
+
+
+def as_interactions(X: Any, dtype: np.dtype, name: str = "X", y: Any = None) -> Interactions:
     """Accept an ``Interactions``, a scipy.sparse user×item matrix or a
-    ``(users, items, values)`` tuple of equal-length arrays of external ids and values."""
+    ``(users, items, values)`` tuple of equal-length arrays of external ids and values; or,
+    with ``y`` (scikit-learn style), an (n, 2) array / two-column DataFrame of (user, item)
+    ids in ``X`` and one value per pair in ``y``."""
+    if y is not None:
+        return _from_pairs(X, y, dtype, name)
     if isinstance(X, Interactions):
         if X.matrix.dtype != dtype:
             with np.errstate(over="ignore"):  # an overflow is reported just below
@@ -129,8 +214,14 @@ def as_interactions(X: Any, dtype: np.dtype, name: str = "X") -> Interactions:
         if str(exc).startswith(f"{name}:"):
             raise
         raise type(exc)(f"{name}: {exc}") from None
-    hint = (" (wrap a dense array in scipy.sparse.csr_matrix)"
-            if isinstance(X, np.ndarray) and X.ndim == 2 else "")
+    hint = ""
+    if isinstance(X, np.ndarray) and X.ndim == 2:
+        hint = " (wrap a dense array in scipy.sparse.csr_matrix"
+        hint += ("; an (n, 2) array of (user, item) pairs needs their values as y)"
+                 if X.shape[1] == 2 else ")")
+    elif hasattr(X, "columns"):
+        hint = (" (use Interactions.from_dataframe, or pass the (user, item) columns with the "
+                "values as y)")
     fail(name, "an Interactions, a scipy.sparse user×item matrix or a (users, items, values) "
          "tuple" + hint, X, type_error=True)
     raise AssertionError  # unreachable

@@ -38,6 +38,10 @@ class ImplicitALS(RecommenderMixin, Estimator):
     Constructor names and meanings follow ``implicit.cpu.als.AlternatingLeastSquares`` (0.7),
     so it is a drop-in replacement; ``confidence``, ``epsilon`` and ``cg_steps`` are extra.
 
+    scikit-learn: ``clone`` and the model-selection tools work; ``fit(X, y)`` takes an (n, 2)
+    array or two-column DataFrame of (user, item) ids with the strengths in ``y``, and
+    :func:`fastl2.evaluation.ranking_scorer` scores a fold by ranking quality.
+
     Parameters
     ----------
     factors : int, default 100
@@ -162,27 +166,35 @@ class ImplicitALS(RecommenderMixin, Estimator):
                      Detail(f"alpha={prm['alpha']!r} (confidence overflow)"))
         return out
 
-    def fit(self, user_items: Any, show_progress: bool = True,
-            callback: Callable[[int, float, float | None], Any] | None = None
-            ) -> "ImplicitALS":
+    def fit(self, user_items: Any, show_progress: Any = True,
+            callback: Callable[[int, float, float | None], Any] | None = None, *,
+            y: Any = None) -> "ImplicitALS":
         """Factorize the user×item matrix of interaction strengths.
 
         Parameters
         ----------
-        user_items : scipy.sparse matrix (users × items), Interactions, or (users, items,
-            values) tuple
+        user_items : scipy.sparse matrix (users × items), Interactions, (users, items,
+            values) tuple, or (n, 2) pairs
             As in ``implicit``: rows are users, columns items, values the strength of each
             interaction (counts, plays, ...). Zeros are missing; negatives are dislikes.
+            With ``y`` (scikit-learn style): an (n, 2) array or two-column DataFrame of
+            (user, item) external ids.
         show_progress : bool, default True
             A progress bar (tqdm when installed, else one line per iteration on stderr).
+            scikit-learn calls ``fit(X, y)``: an array here is read as ``y`` (and no progress
+            is shown).
         callback : callable(iteration, elapsed, loss), optional
             After every iteration: 0-based iteration, seconds for that iteration (as
             ``implicit``), training loss (None unless ``calculate_training_loss``).
+        y : array-like of shape (n,), optional
+            The strengths of the pairs in ``user_items`` (only with pairs; e.g. all ones).
         """
+        if y is None and np.ndim(show_progress) == 1:  # scikit-learn's positional y
+            y, show_progress = show_progress, False
         prm = self._checked_params()
         check_callable("callback", callback)
         dt = prm["dtype"]
-        data = as_interactions(user_items, dt, name="user_items")
+        data = as_interactions(user_items, dt, name="user_items", y=y)
         matrix = data.matrix
         if not np.isfinite(matrix.data).all():
             bad = int((~np.isfinite(matrix.data)).sum())
