@@ -120,7 +120,10 @@ def surprise_svd(train, test, s: Setup) -> dict:
         import surprise
     except ImportError:
         return _skipped("sgd", s, "surprise SVD", "scikit-surprise is not installed")
-    import pandas as pd
+    try:
+        import pandas as pd  # Surprise builds its dataset from a DataFrame
+    except ImportError:
+        return _skipped("sgd", s, "surprise SVD", "pandas is not installed (Surprise needs it)")
 
     u, i, r = train.to_arrays()
     lo, hi = float(r.min()), float(r.max())

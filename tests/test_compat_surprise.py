@@ -239,7 +239,9 @@ def test_surprise_cross_validate_runs_unchanged(data):
     parallel = cross_validate(SVD(**SMALL), data, measures=["RMSE"], cv=KFold(3, random_state=1),
                               n_jobs=2)  # pickled to joblib's workers
     serial = cross_validate(SVD(**SMALL), data, measures=["RMSE"], cv=KFold(3, random_state=1))
-    np.testing.assert_array_equal(parallel["test_rmse"], serial["test_rmse"])
+    # joblib's workers load the kernel from Numba's cache; this process may have compiled it,
+    # which can change the last bits (docs/architecture.md, "Determinism")
+    np.testing.assert_allclose(parallel["test_rmse"], serial["test_rmse"], rtol=1e-6)
 
 
 def test_surprise_grid_search_runs_unchanged(data):

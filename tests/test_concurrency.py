@@ -335,19 +335,33 @@ def test_explicit_float64_bit_identical_across_threads_and_runs(name, explicit_d
                               .user_factors_)
 
 
-def test_same_seed_bit_identical_in_another_process():
-    """Every solver × dtype, fitted here with one thread and in a fresh interpreter with two
-    threads and a scrambled heap: the same bits (guards against results that depend on memory
-    layout — see docs/architecture.md on LLVM's runtime overlap checks — or process state)."""
-    here = _fit_digests(1)
+def _digests_in_subprocess(num_threads: int, scramble: bool) -> dict[str, str]:
     code = ("import json, numpy as np\n"
-            "junk = [np.empty(int(s)) for s in np.random.default_rng(7).integers(1, 9999, 60)]\n"
-            "from tests.test_concurrency import _fit_digests\n"
-            f"print(json.dumps(_fit_digests({TWO})))\n")
+            + ("junk = [np.empty(int(s)) for s in np.random.default_rng(7).integers(1, 9999, 60)]\n"
+               if scramble else "")
+            + "from tests.test_concurrency import _fit_digests\n"
+            f"print(json.dumps(_fit_digests({num_threads})))\n")
     env = dict(os.environ, PYTHONHASHSEED="123")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
                          text=True, timeout=300)
     assert out.returncode == 0, out.stderr
-    there = json.loads(out.stdout.strip().splitlines()[-1])
-    assert len(here) == 10
-    assert there == here
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_same_seed_bit_identical_in_another_process():
+    """Every solver × dtype, fitted in two fresh interpreters, one thread against two threads
+    and a scrambled heap: the same bits (guards against results that depend on memory layout —
+    see docs/architecture.md on LLVM's runtime overlap checks — or process state).
+
+    Both interpreters load the kernels from Numba's on-disk cache (filled by this process's
+    fits). The process that *compiles* a kernel may differ from them in the last bits for some
+    kernels: the documented exception (docs/architecture.md, "Determinism"); the kernels it
+    does not concern are checked to agree with them even then."""
+    here = _fit_digests(1)  # fills the cache when it was cold
+    one = _digests_in_subprocess(1, scramble=False)
+    two = _digests_in_subprocess(TWO, scramble=True)
+    assert len(one) == 10
+    assert two == one
+    # the exception stays an exception: ALS-WR and implicit Cholesky agree even then
+    for key in ("als-wr/float32", "als-wr/float64", "cholesky/float32", "cholesky/float64"):
+        assert here[key] == one[key], key
