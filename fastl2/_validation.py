@@ -161,18 +161,19 @@ def check_sparse(name: str, matrix: Any) -> Any:
                  "starting at 0, non-decreasing, ending within the stored entries)",
                  Detail(f"an index pointer of length {ptr.size} from {ptr[:1].tolist()} to "
                         f"{ptr[-1:].tolist()} for {idx.size} stored indices"))
-        _check_range(name, "column" if fmt != "csc" else "row", idx[:ptr[-1]], n_minor)
+        check_index_range(name, "column" if fmt != "csc" else "row", idx[:ptr[-1]], n_minor)
     elif fmt == "coo":
         row, col = matrix.coords if hasattr(matrix, "coords") else (matrix.row, matrix.col)
         if not row.size == col.size == matrix.data.size:
             fail(name, "a valid COO structure (as many row and column indices as values)",
                  Detail(f"{row.size} rows, {col.size} columns, {matrix.data.size} values"))
-        _check_range(name, "row", row, n_rows)
-        _check_range(name, "column", col, n_cols)
+        check_index_range(name, "row", row, n_rows)
+        check_index_range(name, "column", col, n_cols)
     return matrix
 
 
-def _check_range(name: str, what: str, index: np.ndarray, n: int) -> None:
+def check_index_range(name: str, what: str, index: np.ndarray, n: int) -> None:
+    """Every entry of ``index`` (the ``what`` indices of argument ``name``) is in [0, n)."""
     if index.size and (index.min() < 0 or index.max() >= n):
         fail(name, f"{what} indices in [0, {n})",
              Detail(f"{what} indices from {index.min()} to {index.max()}"))

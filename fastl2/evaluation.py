@@ -29,8 +29,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from ._validation import (Detail, as_1d, check_int, check_random_state, describe,
-                          fail)
+from ._validation import (Detail, as_1d, check_choice, check_float, check_int,
+                          check_random_state, describe, fail)
 from .interactions import Interactions
 
 __all__ = ["random_split", "user_split", "time_split", "kfold", "rmse", "mae",
@@ -687,8 +687,6 @@ def ranking_scorer(metric: str = "ndcg", K: int = 10, seen: Interactions | None 
     >>> GridSearchCV(ImplicitALS(), {"factors": [32, 64]}, cv=KFold(5, shuffle=True),
     ...              scoring=scorer).fit(X, y)                        # doctest: +SKIP
     """
-    from ._validation import check_choice, check_float
-
     metric = check_choice("metric", metric, _RANKING_KEYS)
     K = check_int("K", K, minimum=1)
     if seen is not None and not isinstance(seen, Interactions):

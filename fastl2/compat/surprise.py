@@ -37,8 +37,8 @@ except ImportError as _exc:  # pragma: no cover - exercised without scikit-surpr
                       "\"fastl2[surprise]\" (or pip install scikit-surprise)") from _exc
 
 from .._idmap import IdMap
-from .._validation import (Detail, check_bool, check_dtype, check_float, check_int,
-                           check_representable, fail)
+from .._validation import (Detail, check_bool, check_dtype, check_float, check_index_range,
+                           check_int, check_representable, fail)
 from ..errors import NotFittedError, TrainingDivergedError
 from ..interactions import Interactions
 from ..models.base import ParamsMixin
@@ -355,10 +355,8 @@ def _trainset_interactions(trainset: Any, dtype: np.dtype) -> tuple[Interactions
     items, ratings = pairs["item"], pairs["rating"]
     if pairs.size == 0:
         fail("trainset", "at least one rating", Detail("a trainset without ratings"))
-    for what, idx, n in (("user", users, n_users), ("item", items, n_items)):
-        if idx.size and (idx.min() < 0 or idx.max() >= n):
-            fail("trainset", f"inner {what} ids in [0, {n})",
-                 Detail(f"inner {what} ids from {idx.min()} to {idx.max()}"))
+    check_index_range("trainset", "inner user", users, n_users)
+    check_index_range("trainset", "inner item", items, n_items)
     if not np.isfinite(ratings).all():
         fail("trainset", "finite ratings",
              Detail(f"{int((~np.isfinite(ratings)).sum())} NaN/inf ratings"))
