@@ -66,8 +66,10 @@ def test_vector_load_is_bounds_checked_in_debug_mode():
 
     x = np.arange(32, dtype=np.float32)
     assert _first(x, 0) == 0.0
+    w = lanes(numba.float32)
+    assert _first(x, 32 - w) == 32.0 - w  # the last whole vector
     with pytest.raises(IndexError):
-        _first(x, 24)  # the vector would end past the array (16 lanes from 24, or 8 from 28)
+        _first(x, 32 - w + 1)  # the vector would end one element past the array
     with pytest.raises(IndexError):
         _first(x, 32)
 

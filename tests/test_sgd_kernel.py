@@ -44,8 +44,11 @@ def _run(fn, m, P, Q, B, epochs, adaptive, n_workers, seed=3, lrs=(0.02, 0.02, 0
 
 
 @pytest.mark.parametrize("adaptive", [False, True])
-def test_kernel_matches_reference_float64(adaptive):
-    m, P, Q, _ = _problem(np.float64)
+@pytest.mark.parametrize("k", [6, 13, 37, 40, 100, 120])
+def test_kernel_matches_reference_float64(adaptive, k):
+    """Every path of the kernel's row loops (with AVX2 or AVX-512 vectors): groups of four
+    full vectors, one to three more, a half vector, scalars."""
+    m, P, Q, _ = _problem(np.float64, k=k)
     got = _run(sgd_kernels.sgd_epoch, m, P, Q, 3, 5, adaptive, 2)
     want = _run(sgd_reference.sgd_epoch, m, P, Q, 3, 5, adaptive, 1)
     for g, w in zip(got, want):
@@ -54,8 +57,9 @@ def test_kernel_matches_reference_float64(adaptive):
     assert not np.allclose(got[0], P)
 
 
-def test_kernel_matches_reference_float32():
-    m, P, Q, _ = _problem(np.float32, seed=1)
+@pytest.mark.parametrize("k", [6, 100])
+def test_kernel_matches_reference_float32(k):
+    m, P, Q, _ = _problem(np.float32, seed=1, k=k)
     got = _run(sgd_kernels.sgd_epoch, m, P, Q, 4, 3, False, 2)
     want = _run(sgd_reference.sgd_epoch, m, P, Q, 4, 3, False, 1)
     assert got[0].dtype == np.float32

@@ -21,70 +21,212 @@ otherwise the steps are constant.
 import numba
 import numpy as np
 
-from ._flags import CACHE, FASTMATH
+from ._flags import CACHE
+from .simd import hload, hzero, vadd, vfma, vload, vscale, vstore, vsum, vwidth, vzero
+
+# The SGD kernel is written with explicit vectors (:mod:`.simd`), so it needs no fast-math
+# flag: every reduction has an order fixed in the source (see :func:`_first_dot`), the same
+# in every process and compile. (LLVM's loop vectorizer, which needed reassociation, made the
+# process that compiled the kernel differ in the last bits from those loading it from the
+# cache.)
+_STRICT = False
 
 
-@numba.njit(fastmath=FASTMATH, nogil=True, inline="always")
-def _sgd_block(lo_seg, n_rows, u0, ptr, items, ratings, P, Q, bu, bi, Gp, Gq, mu, lr_p, lr_q,
+@numba.njit(fastmath=_STRICT, nogil=True, inline="always")
+def _pair(pv, qv, e, eta_p, eta_q, mp, mq):  # pragma: no cover - compiled
+    """One piece of the simultaneous update (full or half vectors, or scalars): the
+    gradients ``e·q − λ_p·p`` and ``e·p − λ_q·q`` and the updated values."""
+    gp = vfma(e, qv, vscale(mp, pv))
+    gq = vfma(e, pv, vscale(mq, qv))
+    return vfma(eta_p, gp, pv), vfma(eta_q, gq, qv), gp, gq
+
+
+@numba.njit(fastmath=_STRICT, nogil=True, inline="always")
+def _dot_piece(p, a, q, b, f, acc):  # pragma: no cover - compiled
+    return vfma(vload(p, a + f), vload(q, b + f), acc)
+
+
+@numba.njit(fastmath=_STRICT, nogil=True, inline="always")
+def _step_piece(p, a, q, b, n, f, e, eta_p, eta_q, mp, mq, acc, sp, sq,
+                squares):  # pragma: no cover - compiled
+    """Update one full vector of the pair, and accumulate it into the next dot product."""
+    pv, qv, gp, gq = _pair(vload(p, a + f), vload(q, b + f), e, eta_p, eta_q, mp, mq)
+    vstore(p, a + f, pv)
+    vstore(q, b + f, qv)
+    if squares:
+        sp = vfma(gp, gp, sp)
+        sq = vfma(gq, gq, sq)
+    return vfma(pv, vload(q, n + f), acc), sp, sq
+
+
+@numba.njit(fastmath=_STRICT, nogil=True, inline="always")
+def _first_dot(p, a, q, b, k):  # pragma: no cover - compiled
+    """``p[a:a+k] · q[b:b+k]`` in the order every dot product of the kernel is summed: full
+    vector ``c`` into accumulator ``c mod 4``, a pairwise tree over the four, then the half
+    vector, then the scalars."""
+    zero = p[0] - p[0]
+    w = vwidth(zero)
+    h = w // 2
+    a0 = vzero(zero)
+    a1 = vzero(zero)
+    a2 = vzero(zero)
+    a3 = vzero(zero)
+    f = 0
+    while f + 4 * w <= k:
+        a0 = _dot_piece(p, a, q, b, f, a0)
+        a1 = _dot_piece(p, a, q, b, f + w, a1)
+        a2 = _dot_piece(p, a, q, b, f + 2 * w, a2)
+        a3 = _dot_piece(p, a, q, b, f + 3 * w, a3)
+        f += 4 * w
+    if f + w <= k:
+        a0 = _dot_piece(p, a, q, b, f, a0)
+        f += w
+        if f + w <= k:
+            a1 = _dot_piece(p, a, q, b, f, a1)
+            f += w
+            if f + w <= k:
+                a2 = _dot_piece(p, a, q, b, f, a2)
+                f += w
+    dot = vsum(vadd(vadd(a0, a1), vadd(a2, a3)))
+    if f + h <= k:
+        dot += vsum(vfma(hload(p, a + f), hload(q, b + f), hzero(zero)))
+        f += h
+    for g in range(f, k):
+        dot += p[a + g] * q[b + g]
+    return dot
+
+
+@numba.njit(fastmath=_STRICT, nogil=True, inline="always")
+def _rating(p, a, q, items, j, hi, k, ratings, mu, bu_u, bi, Gp_u, Gq, dot, eta_u, eta_bu,
+            lr_p, lr_q, lr_bu, lr_bi, reg_p, reg_q, reg_bu, reg_bi, adaptive,
+            inv_k1):  # pragma: no cover - compiled
+    """The update for rating ``j`` of a user (factors ``p[a:a+k]``, bias ``bu_u``, AdaGrad
+    sum ``Gp_u``, current steps ``eta_u``, ``eta_bu``; ``dot`` = its prediction's dot
+    product), whose ratings end at ``hi``. Returns the user's new bias, sum and steps, the
+    next rating's dot product and the squared error.
+
+    The update pass also computes the next rating's dot product from the updated user
+    factors while they are in registers (the next item differs: a CSR row holds each item
+    once), so the user's row is read once per rating; it is summed in :func:`_first_dot`'s
+    order.
+    """
+    zero = dot - dot
+    w = vwidth(zero)
+    h = w // 2
+    mp = -reg_p
+    mq = -reg_q
+    i = items[j]
+    b = i * k
+    # the next rating's item row (this one's when it is the last: computed, not used)
+    n = items[j + 1] * k if j + 1 < hi else b
+    # the dot product last: it ends the longest dependency chain
+    e = ((ratings[j] - mu) - bi[i] - bu_u) - dot
+    gbu = e - reg_bu * bu_u
+    gbi = e - reg_bi * bi[i]
+    eta_i = lr_q
+    eta_bi = lr_bi
+    if adaptive:
+        root_i = np.sqrt(Gq[i])
+        eta_i = lr_q / root_i
+        eta_bi = lr_bi / root_i
+    bu_u += eta_bu * gbu
+    bi[i] += eta_bi * gbi
+    a0 = vzero(zero)
+    a1 = vzero(zero)
+    a2 = vzero(zero)
+    a3 = vzero(zero)
+    sp = vzero(zero)
+    sq = vzero(zero)
+    f = 0
+    while f + 4 * w <= k:
+        a0, sp, sq = _step_piece(p, a, q, b, n, f, e, eta_u, eta_i, mp, mq, a0, sp, sq,
+                                 adaptive)
+        a1, sp, sq = _step_piece(p, a, q, b, n, f + w, e, eta_u, eta_i, mp, mq, a1, sp, sq,
+                                 adaptive)
+        a2, sp, sq = _step_piece(p, a, q, b, n, f + 2 * w, e, eta_u, eta_i, mp, mq, a2, sp,
+                                 sq, adaptive)
+        a3, sp, sq = _step_piece(p, a, q, b, n, f + 3 * w, e, eta_u, eta_i, mp, mq, a3, sp,
+                                 sq, adaptive)
+        f += 4 * w
+    if f + w <= k:
+        a0, sp, sq = _step_piece(p, a, q, b, n, f, e, eta_u, eta_i, mp, mq, a0, sp, sq,
+                                 adaptive)
+        f += w
+        if f + w <= k:
+            a1, sp, sq = _step_piece(p, a, q, b, n, f, e, eta_u, eta_i, mp, mq, a1, sp, sq,
+                                     adaptive)
+            f += w
+            if f + w <= k:
+                a2, sp, sq = _step_piece(p, a, q, b, n, f, e, eta_u, eta_i, mp, mq, a2, sp,
+                                         sq, adaptive)
+                f += w
+    dot = vsum(vadd(vadd(a0, a1), vadd(a2, a3)))
+    tp = vsum(sp)
+    tq = vsum(sq)
+    if f + h <= k:
+        pv, qv, gp, gq = _pair(hload(p, a + f), hload(q, b + f), e, eta_u, eta_i, mp, mq)
+        vstore(p, a + f, pv)
+        vstore(q, b + f, qv)
+        dot += vsum(vfma(pv, hload(q, n + f), hzero(zero)))
+        if adaptive:
+            tp += vsum(vfma(gp, gp, hzero(zero)))
+            tq += vsum(vfma(gq, gq, hzero(zero)))
+        f += h
+    for g in range(f, k):
+        pf, qf, gpf, gqf = _pair(p[a + g], q[b + g], e, eta_u, eta_i, mp, mq)
+        p[a + g] = pf
+        q[b + g] = qf
+        dot += pf * q[n + g]
+        if adaptive:
+            tp += gpf * gpf
+            tq += gqf * gqf
+    if adaptive:
+        Gp_u += (gbu * gbu + tp) * inv_k1
+        Gq[i] += (gbi * gbi + tq) * inv_k1
+        root_u = np.sqrt(Gp_u)
+        eta_u = lr_p / root_u
+        eta_bu = lr_bu / root_u
+    return bu_u, Gp_u, eta_u, eta_bu, dot, np.float64(e) * np.float64(e)
+
+
+@numba.njit(fastmath=_STRICT, nogil=True, inline="always")
+def _sgd_block(seg, n_rows, u0, ptr, items, ratings, P, Q, bu, bi, Gp, Gq, mu, lr_p, lr_q,
                lr_bu, lr_bi, reg_p, reg_q, reg_bu, reg_bi, adaptive,
                inv_k1):  # pragma: no cover - compiled
+    """One block: rows ``seg``… of the grid (users ``u0``…), each user's ratings in order;
+    the user's bias and AdaGrad sum stay in registers over its ratings. Returns the sum of
+    the squared errors."""
     k = P.shape[1]
-    zero = lr_p - lr_p
+    p = P.reshape(-1)  # flat views, made once: a row view per rating would cost a
+    q = Q.reshape(-1)  # reference-count update each
     sse = 0.0
     for r in range(n_rows):
-        u = u0 + r
-        lo = ptr[lo_seg + r]
-        hi = ptr[lo_seg + r + 1]
+        lo = ptr[seg + r]
+        hi = ptr[seg + r + 1]
         if lo == hi:
             continue
+        u = u0 + r
+        a = u * k
+        bu_u = bu[u]
+        Gp_u = Gp[u]
         eta_u = lr_p
         eta_bu = lr_bu
         if adaptive:
-            root_u = np.sqrt(Gp[u])
+            root_u = np.sqrt(Gp_u)
             eta_u = lr_p / root_u
             eta_bu = lr_bu / root_u
+        dot = _first_dot(p, a, q, items[lo] * k, k)
         for j in range(lo, hi):
-            i = items[j]
-            dot = zero
-            for f in range(k):
-                dot += P[u, f] * Q[i, f]
-            e = ratings[j] - (mu + bu[u] + bi[i] + dot)
-            sse += np.float64(e) * np.float64(e)
-            if adaptive:
-                root_i = np.sqrt(Gq[i])
-                eta_i = lr_q / root_i
-                gbu = e - reg_bu * bu[u]
-                gbi = e - reg_bi * bi[i]
-                bu[u] += eta_bu * gbu
-                bi[i] += (lr_bi / root_i) * gbi
-                sp = gbu * gbu
-                sq = gbi * gbi
-                for f in range(k):
-                    pf = P[u, f]
-                    qf = Q[i, f]
-                    gp = e * qf - reg_p * pf
-                    gq = e * pf - reg_q * qf
-                    P[u, f] = pf + eta_u * gp
-                    Q[i, f] = qf + eta_i * gq
-                    sp += gp * gp
-                    sq += gq * gq
-                Gp[u] += sp * inv_k1
-                Gq[i] += sq * inv_k1
-                root_u = np.sqrt(Gp[u])
-                eta_u = lr_p / root_u
-                eta_bu = lr_bu / root_u
-            else:
-                bu[u] += lr_bu * (e - reg_bu * bu[u])
-                bi[i] += lr_bi * (e - reg_bi * bi[i])
-                for f in range(k):
-                    pf = P[u, f]
-                    qf = Q[i, f]
-                    P[u, f] = pf + lr_p * (e * qf - reg_p * pf)
-                    Q[i, f] = qf + lr_q * (e * pf - reg_q * qf)
+            bu_u, Gp_u, eta_u, eta_bu, dot, s = _rating(
+                p, a, q, items, j, hi, k, ratings, mu, bu_u, bi, Gp_u, Gq, dot, eta_u, eta_bu,
+                lr_p, lr_q, lr_bu, lr_bi, reg_p, reg_q, reg_bu, reg_bi, adaptive, inv_k1)
+            sse += s
+        bu[u] = bu_u
+        Gp[u] = Gp_u
     return sse
 
 
-@numba.njit(parallel=True, fastmath=FASTMATH, nogil=True, cache=CACHE)
+@numba.njit(parallel=True, fastmath=_STRICT, nogil=True, cache=CACHE)
 def sgd_epoch(ptr, items, ratings, row_start, n_blocks, work_ptr, work_blocks, P, Q, bu, bi,
               Gp, Gq, mu, lr_p, lr_q, lr_bu, lr_bi, reg_p, reg_q, reg_bu, reg_bi, adaptive,
               inv_k1, block_sse):  # pragma: no cover - compiled

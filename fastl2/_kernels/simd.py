@@ -158,13 +158,20 @@ def _splat(builder, x, vty):
 @intrinsic
 def vfma(typingctx, x, y, acc):
     """``acc + x·y`` in every lane, fused (one rounding); ``x`` a scalar (broadcast) or a
-    vector like ``y``."""
-    if not (isinstance(y, Vector) and acc == y and (x == y or x == y.dtype)):
+    vector like ``y``. With three scalars, the scalar fused multiply-add."""
+    scalar = isinstance(y, types.Float) and x == y and acc == y
+    if not (scalar or (isinstance(y, Vector) and acc == y and (x == y or x == y.dtype))):
         return None
 
     def codegen(context, builder, sig, args):
         xs, yv, av = args
         vty = yv.type
+        if scalar:
+            name = "f32" if isinstance(vty, ir.FloatType) else "f64"
+            fn = cgutils.get_or_insert_function(builder.module,
+                                                ir.FunctionType(vty, [vty] * 3),
+                                                f"llvm.fma.{name}")
+            return builder.call(fn, [xs, yv, av])
         suffix = "f32" if isinstance(vty.element, ir.FloatType) else "f64"
         fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vty, [vty] * 3),
                                             f"llvm.fma.v{vty.count}{suffix}")
@@ -194,12 +201,27 @@ def vsum(typingctx, v):
 
 
 @intrinsic
-def vscale(typingctx, x, y):
-    """``x·y`` in every lane; ``x`` a scalar."""
-    if not (isinstance(x, types.Float) and isinstance(y, Vector) and x == y.dtype):
+def vadd(typingctx, x, y):
+    """``x + y`` lane by lane (two vectors of one type)."""
+    if not (isinstance(x, Vector) and x == y):
         return None
 
     def codegen(context, builder, sig, args):
+        return builder.fadd(args[0], args[1])
+    return x(x, y), codegen
+
+
+@intrinsic
+def vscale(typingctx, x, y):
+    """``x·y`` in every lane; ``x`` a scalar (``y`` a vector, or a scalar too)."""
+    scalar = isinstance(y, types.Float) and x == y
+    if not (isinstance(x, types.Float) and (scalar or (isinstance(y, Vector)
+                                                         and x == y.dtype))):
+        return None
+
+    def codegen(context, builder, sig, args):
+        if scalar:
+            return builder.fmul(args[0], args[1])
         return builder.fmul(_splat(builder, args[0], args[1].type), args[1])
     return y(x, y), codegen
 
@@ -249,6 +271,7 @@ def _python_meanings() -> dict:
         "vwidth": width,
         "vfma": lambda x, y, acc: (x * y + acc).astype(acc.dtype, copy=False),
         "vsum": lambda v: v.sum(dtype=v.dtype),
+        "vadd": lambda x, y: x + y,
         "vscale": lambda x, y: (x * y).astype(y.dtype, copy=False),
         "prefetch": lambda row, start: None,
     }

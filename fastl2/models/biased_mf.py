@@ -511,21 +511,17 @@ def _init_factors(rng: np.random.Generator, n_users: int, n_items: int, k: int,
 
 
 def _sgd_width(k: int, dt: np.dtype) -> int:
-    """Row length of the factor matrices while SGD trains: ``k``, or ``k`` rounded up to a
-    multiple of the kernel loops' vector step when the remainder would be long.
+    """Row length of the factor matrices while SGD trains: ``k`` rounded up to a multiple of
+    half a vector register (4 float32 with AVX2, 8 with AVX-512).
 
-    LLVM vectorizes the kernel's loops over a row four vectors at a time (64 float32 lanes
-    with AVX-512, 32 with AVX2) and finishes a row with narrower vectors and scalars; a
-    remainder of more than a quarter of the step costs more than computing zeros (measured on
-    the 2-core AVX-512 reference machine, 2 threads: k = 100 trains 1.3x faster as 128, k =
-    150 1.4x faster as 192; k = 72, 136, 200 are best left alone). The padded columns start at
-    0 and stay exactly 0 (every update of a zero pair is zero), so the model is the same; only
-    the summation order of the dot products differs. The width depends on k and the CPU,
-    never on the thread count.
+    The kernel works on rows in full vectors, then at most one half vector, then scalars;
+    rounding up removes the scalar tail, whose loop costs more than computing a few zeros.
+    The padded columns start at 0 and stay exactly 0 (every update of a zero pair is zero),
+    so the model is the same, and the dot products keep their order. The width depends on k
+    and the CPU, never on the thread count.
     """
-    step = 4 * simd.VECTOR_BYTES // np.dtype(dt).itemsize
-    rest = k % step
-    return k + step - rest if k > step and rest > step // 4 else k
+    step = simd.VECTOR_BYTES // 2 // np.dtype(dt).itemsize
+    return -(-k // step) * step
 
 
 def _unbiased_fold_in(rows: Any, other: np.ndarray, reg: float, weighted: bool) -> np.ndarray:
