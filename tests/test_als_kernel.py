@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import pytest
 import scipy.sparse as sp
 
 from fastl2._kernels import als as K
+from fastl2._kernels.simd import lanes
 from fastl2._reference import als as R
 from fastl2._threads import thread_limit
 
@@ -114,6 +116,29 @@ def test_implicit_cg_half_matches_reference(steps):
     K.implicit_cg_half(ptr, idx, conf, Y, G, steps, chunks, X1)
     R.implicit_cg_half(ptr, idx, conf, Y, G, steps, chunks, X2)
     np.testing.assert_allclose(X1, X2, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cg_rows_too_long_to_gather_give_the_same_bits(dtype, monkeypatch):
+    """Rows longer than the gather buffer (``_GATHER_BYTES``) copy their y_i again in every
+    step instead of once, four at a time: the same arithmetic, so the same bits."""
+    ptr, idx, vals, X, Y, chunks = _problem(dtype, signed=True, seed=5)
+    conf = (np.sign(vals) * (1 + 2 * np.abs(vals))).astype(dtype)
+    G = K.gram(Y, 4) + dtype(0.1) * np.eye(Y.shape[1], dtype=dtype)
+    gathered = X.copy()
+    K.implicit_cg_half(ptr, idx, conf, Y, G, 3, chunks, gathered)
+    # 5 padded rows fit (k = 6 is padded to 8 with AVX2): rows of 1..5 entries are gathered,
+    # the others (6..12 entries, with and without a tail after the quads) are not
+    kp = -(-Y.shape[1] // lanes(numba.from_dtype(dtype))) * lanes(numba.from_dtype(dtype))
+    monkeypatch.setattr(K, "_GATHER_BYTES", 5 * kp * Y.itemsize)
+    kernel = K.implicit_cg_half
+    if not numba.config.DISABLE_JIT:  # a fresh compile reads the patched constant
+        kernel = numba.njit(parallel=True, nogil=True)(kernel.py_func)
+    streamed = X.copy()
+    kernel(ptr, idx, conf, Y, G, 3, chunks, streamed)
+    n = np.diff(ptr)
+    assert (n > 5).any() and ((n > 0) & (n <= 5)).any() and (n[n > 5] % 4 > 0).any()
+    assert np.array_equal(streamed, gathered)
 
 
 def test_cg_converges_to_cholesky_solution_as_steps_grow():

@@ -33,9 +33,8 @@ import numpy as np
 
 from ._flags import CACHE, FASTMATH
 from .linalg import NB, _u, cholesky_solve, gram_tiles
-from .simd import prefetch, vfma, vload, vscale, vstore, vwidth
+from .simd import prefetch, vadd, vfma, vload, vscale, vstore, vsum, vwidth, vzero
 
-_PAD = 64  # elements between scratch vectors (see implicit_cg_half)
 _GATHER_BYTES = 1 << 26  # a CG row copies its y_i to its own buffer when they fit in 64 MiB
 _ROWS_BYTES = 1 << 23  # explicit rows keep up to 8 MiB of gathered factor rows (for the error)
 _AHEAD = 8  # rows prefetched ahead of a scattered gather
@@ -225,10 +224,24 @@ def explicit_als_half(ptr, idx, vals, mu, Q, bi, reg, reg_b, weighted, fallback_
 
 
 # ---------------------------------------------------------------------------- implicit
-@numba.njit(parallel=True, fastmath=FASTMATH, nogil=True, cache=CACHE)
+# YᵀY, CG and the loss are compiled without fast-math flags (``_STRICT``), so LLVM may not
+# change the order of any floating-point operation: every process computes the same bits,
+# whether it compiled a kernel or loaded it from Numba's cache. CG and the loss use explicit
+# vectors (:mod:`.simd`; ``vfma`` is fused without any flag), with every sum in an order
+# fixed in the source. (CG used to rely on the loop vectorizer, which needs reassociation to
+# vectorize a dot product; the process that compiled it then differed in the last bits from
+# those that loaded it: docs/architecture.md, "Determinism".)
+_STRICT = False
+
+
+@numba.njit(parallel=True, fastmath=_STRICT, nogil=True, cache=CACHE)
 def gram(Y, n_chunks):  # pragma: no cover - compiled
     """YᵀY (full, symmetric, dtype of Y), summed in float64 over ``n_chunks`` fixed row ranges
-    in a fixed order: the result does not depend on the thread count."""
+    in a fixed order: the result does not depend on the thread count.
+
+    Plain loops: the inner one updates a row of S elementwise (LLVM vectorizes it without any
+    flag, and that changes no result), and the sum over row ranges runs in order (with
+    reassociation allowed, LLVM vectorized it in an order of its own)."""
     n, k = Y.shape
     partial = np.zeros((n_chunks, k, k), dtype=np.float64)
     for c in numba.prange(n_chunks):
@@ -322,135 +335,231 @@ def implicit_cholesky_half(ptr, idx, conf, Y, G, fallback_eps, chunk_ptr, X,
         n_fallback[c] = fallbacks
 
 
-@numba.njit(parallel=True, fastmath=FASTMATH, nogil=True, cache=CACHE)
+@numba.njit(fastmath=_STRICT, nogil=True, inline="always")
+def _vec_padded(k, w):  # pragma: no cover - compiled
+    """k rounded up to a multiple of the vector width w (a multiple of 4)."""
+    return ((k + w - 1) // w) * w
+
+
+# CG's vectors of length kp live in flat buffers at offsets (rows of the gather buffer at
+# j·kp, G's rows at b·kp): no array view per entry, whose reference counting costs run and
+# compile time.
+@numba.njit(fastmath=_STRICT, nogil=True, inline="always")
+def _copy_padded(r, i, q, k, kp):  # pragma: no cover - compiled
+    """r[i : i + kp] = q[:k] followed by zeros (q's whole vectors as vectors): scratch rows
+    need no zeroing beforehand."""
+    zero = q[0] - q[0]
+    w = vwidth(zero)
+    k0 = k - k % w
+    for f in range(0, k0, w):
+        vstore(r, i + f, vload(q, f))
+    for a in range(k0, kp):
+        r[i + a] = q[a] if a < k else zero
+
+
+@numba.njit(fastmath=_STRICT, nogil=True, inline="always")
+def _padded_square(G, kp):  # pragma: no cover - compiled
+    """G (k × k) as the top left of a kp × kp matrix of zeros, flat."""
+    k = G.shape[0]
+    Gp = np.zeros(kp * kp, dtype=G.dtype)
+    for a in range(k):
+        _copy_padded(Gp, a * kp, G[a], k, kp)
+    return Gp
+
+
+@numba.njit(fastmath=_STRICT, nogil=True, inline="always")
+def _dot(a, i, b, kp):  # pragma: no cover - compiled
+    """a[i : i + kp] · b[:kp] (kp a multiple of the width), in the order of every dot
+    product here: vectors summed in order into one accumulator, then its lanes by
+    :func:`.simd.vsum`'s tree. Independent dot products run side by side (:func:`_dot4`)
+    instead of splitting one sum over several accumulators."""
+    zero = b[0] - b[0]
+    w = vwidth(zero)
+    s = vzero(zero)
+    for f in range(0, kp, w):
+        s = vfma(vload(a, i + f), vload(b, f), s)
+    return vsum(s)
+
+
+@numba.njit(fastmath=_STRICT, nogil=True, inline="always")
+def _dot4(R, i, v, kp):  # pragma: no cover - compiled
+    """R[i + t·kp : i + (t + 1)·kp] · v for t < 4, each in :func:`_dot`'s order (an entry
+    gets the same bits alone or in a quad); four independent chains, v loaded once."""
+    zero = v[0] - v[0]
+    w = vwidth(zero)
+    s0 = s1 = s2 = s3 = vzero(zero)
+    for f in range(0, kp, w):
+        vf = vload(v, f)
+        s0 = vfma(vload(R, i + f), vf, s0)
+        s1 = vfma(vload(R, i + kp + f), vf, s1)
+        s2 = vfma(vload(R, i + 2 * kp + f), vf, s2)
+        s3 = vfma(vload(R, i + 3 * kp + f), vf, s3)
+    return vsum(s0), vsum(s1), vsum(s2), vsum(s3)
+
+
+@numba.njit(fastmath=_STRICT, nogil=True, inline="always")
+def _axpy(s, x, i, y, kp):  # pragma: no cover - compiled
+    """y[:kp] += s·x[i : i + kp], fused."""
+    w = vwidth(s)
+    for f in range(0, kp, w):
+        vstore(y, f, vfma(s, vload(x, i + f), vload(y, f)))
+
+
+@numba.njit(fastmath=_STRICT, nogil=True, inline="always")
+def _axpy4(c0, c1, c2, c3, R, i, y, kp):  # pragma: no cover - compiled
+    """y[:kp] += c_t·R[i + t·kp : i + (t + 1)·kp] for t = 0, 1, 2, 3 in that order (the
+    bits of four :func:`_axpy` calls), y loaded and stored once."""
+    w = vwidth(c0)
+    for f in range(0, kp, w):
+        acc = vfma(c0, vload(R, i + f), vload(y, f))
+        acc = vfma(c1, vload(R, i + kp + f), acc)
+        acc = vfma(c2, vload(R, i + 2 * kp + f), acc)
+        vstore(y, f, vfma(c3, vload(R, i + 3 * kp + f), acc))
+
+
+@numba.njit(fastmath=_STRICT, nogil=True)
+def _symv(G, v, out, kp, sign):  # pragma: no cover - compiled
+    """out[:kp] = sign · G v for the symmetric, zero-padded, flat kp × kp ``G`` (sign ±1,
+    exact): Σ_b (sign·v_b) G[b] summed over b in order, four rows of G per pass over out."""
+    zero = sign - sign
+    w = vwidth(zero)
+    for f in range(0, kp, w):
+        vstore(out, f, vzero(zero))
+    for b in range(0, kp, 4):
+        _axpy4(sign * v[b], sign * v[b + 1], sign * v[b + 2], sign * v[b + 3], G, b * kp,
+               out, kp)
+
+
+@numba.njit(fastmath=_STRICT, nogil=True, inline="always")
+def _coef(cj, d, first, one):  # pragma: no cover - compiled
+    """The multiple of y added for an entry of confidence ``cj`` with d = y·v: in the first
+    pass (r = b − A x) max(c, 0) − (|c| − 1) d, in a CG step ((A − G) p) (|c| − 1) d."""
+    weight = abs(cj) - one
+    return max(cj, d - d) - weight * d if first else weight * d
+
+
+@numba.njit(fastmath=_STRICT, nogil=True)
+def _apply_entries(rows, gathered, first, Y, idx, conf, lo, n, v, out, k,
+                   kp):  # pragma: no cover - compiled
+    """out += Σ_j :func:`_coef` (c_j, y_j·v) y_j over the row's n entries from ``lo``, in
+    order, four entries at a time (their dot products are independent, and out is read and
+    written once per four), the last n mod 4 one at a time with the same bits.
+
+    The y_j are taken from ``rows`` (flat, padded with zeros): when ``gathered``, y_j is at
+    j·kp, copied from Y during the ``first`` pass; otherwise each quad is copied to the
+    first four rows when it is needed."""
+    one = Y.dtype.type(1)
+    copy = first or not gathered
+    n4 = n - n % 4
+    for j in range(0, n4, 4):
+        i = j * kp if gathered else 0
+        if copy:
+            for t in range(4):
+                _prefetch_ahead(Y, idx, lo + j + t, lo + n, k)
+                _copy_padded(rows, i + t * kp, Y[idx[lo + j + t]], k, kp)
+        d0, d1, d2, d3 = _dot4(rows, i, v, kp)
+        cs = conf[lo + j:lo + j + 4]
+        _axpy4(_coef(cs[0], d0, first, one), _coef(cs[1], d1, first, one),
+               _coef(cs[2], d2, first, one), _coef(cs[3], d3, first, one), rows, i, out, kp)
+    for j in range(n4, n):
+        i = j * kp if gathered else 0
+        if copy:
+            _copy_padded(rows, i, Y[idx[lo + j]], k, kp)
+        _axpy(_coef(conf[lo + j], _dot(rows, i, v, kp), first, one), rows, i, out, kp)
+
+
+@numba.njit(parallel=True, fastmath=_STRICT, nogil=True, cache=CACHE)
 def implicit_cg_half(ptr, idx, conf, Y, G, cg_steps, chunk_ptr,
                      X):  # pragma: no cover - compiled
     """``cg_steps`` conjugate-gradient steps per row, warm-started from ``X[u]``; the operator
-    v ↦ G v + Σ (c − 1)(y·v) y is applied without forming the row's matrix."""
+    v ↦ G v + Σ (c − 1)(y·v) y is applied without forming the row's matrix.
+
+    x, r, p, Ap, G's rows and the y_i are held padded with zeros to kp, a multiple of the
+    vector width, so everything runs on whole vectors; the padding stays (±)0, so it adds
+    nothing to any sum."""
     k = Y.shape[1]
     zero = G[0, 0] - G[0, 0]
     one = Y.dtype.type(1)
     tiny = Y.dtype.type(1e-20)
     n_chunks = chunk_ptr.shape[0] - 1
     for c in numba.prange(n_chunks):
-        # One buffer, rows far apart: LLVM guards vectorized loops with a runtime overlap
-        # test whose margin is a few vector widths; vectors allocated back to back can fail
-        # it and take the scalar path, whose reduction order differs (bits would then depend
-        # on heap layout, hence on the thread).
-        scratch = np.empty((4, k + _PAD), dtype=Y.dtype)
-        x = scratch[0, :k]
-        r = scratch[1, :k]
-        p = scratch[2, :k]
-        Ap = scratch[3, :k]
+        w = vwidth(zero)
+        kp = _vec_padded(k, w)
+        Gp = _padded_square(G, kp)
+        vecs = np.empty((4, kp), dtype=Y.dtype)
+        x = vecs[0]
+        r = vecs[1]
+        p = vecs[2]
+        Ap = vecs[3]
         # the row's y_i are copied here during the first pass (when they fit in
         # _GATHER_BYTES: all rows of most data), so the CG steps stream them contiguously
         # instead of gathering scattered rows again
         longest = 0
         for u in range(chunk_ptr[c], chunk_ptr[c + 1]):
             longest = max(longest, ptr[u + 1] - ptr[u])
-        cap = max(1, _GATHER_BYTES // (k * Y.itemsize))
-        rows = np.empty((min(longest, cap), k), dtype=Y.dtype)
+        cap = max(4, _GATHER_BYTES // (kp * Y.itemsize))
+        rows = np.empty(max(4, min(longest, cap)) * kp, dtype=Y.dtype)
         for u in range(chunk_ptr[c], chunk_ptr[c + 1]):
             lo = ptr[u]
-            hi = ptr[u + 1]
-            n = hi - lo
+            n = ptr[u + 1] - lo
             if n == 0:
                 for a in range(k):
                     X[u, a] = zero
                 continue
-            gathered = n <= cap
-            for a in range(k):
-                x[a] = X[u, a]
-            # r = b − A x; G v is summed as axpys over G's rows (G is symmetric), which
-            # vectorizes without per-entry reductions
-            for a in range(k):
-                r[a] = zero
-            for b in range(k):
-                g = G[b]
-                xb = x[b]
-                for a in range(k):
-                    r[a] -= g[a] * xb
-            for jj in range(n):
-                y = Y[idx[lo + jj]]
-                if gathered:
-                    row = rows[jj]
-                    for a in range(k):
-                        row[a] = y[a]
-                cj = conf[lo + jj]
-                d = zero
-                for a in range(k):
-                    d += y[a] * x[a]
-                coef = max(cj, zero) - (abs(cj) - one) * d
-                for a in range(k):
-                    r[a] += coef * y[a]
+            _copy_padded(x, 0, X[u], k, kp)
             rs = zero
-            for a in range(k):
-                p[a] = r[a]
-                rs += r[a] * r[a]
-            if rs < tiny:
-                continue
-            for _ in range(cg_steps):
-                for a in range(k):
-                    Ap[a] = zero
-                for b in range(k):
-                    g = G[b]
-                    pb = p[b]
-                    for a in range(k):
-                        Ap[a] += g[a] * pb
-                for jj in range(n):
-                    if gathered:
-                        y = rows[jj]
-                    else:
-                        y = Y[idx[lo + jj]]
-                    d = zero
-                    for a in range(k):
-                        d += y[a] * p[a]
-                    coef = (abs(conf[lo + jj]) - one) * d
-                    for a in range(k):
-                        Ap[a] += coef * y[a]
-                pAp = zero
-                for a in range(k):
-                    pAp += p[a] * Ap[a]
-                if not (pAp > zero):
-                    break
-                step = rs / pAp
-                rs_new = zero
-                for a in range(k):
-                    x[a] += step * p[a]
-                    r[a] -= step * Ap[a]
-                    rs_new += r[a] * r[a]
+            # pass 0: r = b − A x (gathering the y_i), p = r; pass s > 0: CG step s (one
+            # call site per helper keeps the compiled code small)
+            for s in range(cg_steps + 1):
+                first = s == 0
+                v = x if first else p
+                out = r if first else Ap
+                _symv(Gp, v, out, kp, -one if first else one)
+                _apply_entries(rows, n <= cap, first, Y, idx, conf, lo, n, v, out, k, kp)
+                if not first:
+                    pAp = _dot(p, 0, Ap, kp)
+                    if not (pAp > zero):
+                        break
+                    step = rs / pAp
+                    _axpy(step, p, 0, x, kp)
+                    _axpy(-step, Ap, 0, r, kp)
+                rs_new = _dot(r, 0, r, kp)
                 if rs_new < tiny:
                     break
-                beta = rs_new / rs
-                for a in range(k):
-                    p[a] = r[a] + beta * p[a]
+                if first:
+                    _copy_row(p, r, kp, w)
+                else:
+                    beta = rs_new / rs
+                    for f in range(0, kp, w):  # p = r + β p
+                        vstore(p, f, vfma(beta, vload(p, f), vload(r, f)))
                 rs = rs_new
             for a in range(k):
                 X[u, a] = x[a]
 
 
-@numba.njit(parallel=True, fastmath=FASTMATH, nogil=True, cache=CACHE)
+@numba.njit(parallel=True, fastmath=_STRICT, nogil=True, cache=CACHE)
 def implicit_loss_rows(ptr, idx, conf, X, Y, YtY, chunk_ptr, out):  # pragma: no cover
     """Per row u: Σ_i c_ui (p_ui − x·y_i)² over *all* items, without densifying:
-    xᵀ(YᵀY)x + Σ_{observed} [c (p − d)² − d²] with d = x·y_i. Written to ``out[u]`` (float64)."""
+    xᵀ(YᵀY)x + Σ_{observed} [c (p − d)² − d²] with d = x·y_i. Written to ``out[u]`` (float64).
+    Sums as in :func:`implicit_cg_half` (x and y_i copied to zero-padded rows)."""
     k = Y.shape[1]
     zero = YtY[0, 0] - YtY[0, 0]
     one = Y.dtype.type(1)
     n_chunks = chunk_ptr.shape[0] - 1
     for c in numba.prange(n_chunks):
+        kp = _vec_padded(k, vwidth(zero))
+        Gp = _padded_square(YtY, kp)
+        vecs = np.empty((3, kp), dtype=Y.dtype)
+        x = vecs[0]
+        gx = vecs[1]
+        y = vecs[2]
         for u in range(chunk_ptr[c], chunk_ptr[c + 1]):
-            xgx = zero
-            for a in range(k):
-                s = zero
-                for b in range(k):
-                    s += YtY[a, b] * X[u, b]
-                xgx += s * X[u, a]
-            total = np.float64(xgx)
+            _copy_padded(x, 0, X[u], k, kp)
+            _symv(Gp, x, gx, kp, one)
+            total = np.float64(_dot(gx, 0, x, kp))
             for j in range(ptr[u], ptr[u + 1]):
-                y = Y[idx[j]]
-                d = zero
-                for a in range(k):
-                    d += X[u, a] * y[a]
+                _copy_padded(y, 0, Y[idx[j]], k, kp)
+                d = _dot(y, 0, x, kp)
                 cj = conf[j]
                 pref = one if cj > zero else zero
                 e = pref - d
