@@ -43,6 +43,66 @@ def machine_info() -> dict[str, Any]:
             "blas": _blas()}
 
 
+def machine_scaling(threads: int, repeat: int = 5) -> dict[str, Any]:
+    """What this machine gives ``threads`` threads over one, measured now: the bandwidth of a
+    STREAM triad over arrays far larger than the caches (192 MiB read and written) and, when
+    BLAS threads can be set (threadpoolctl), single-precision matrix multiply (BLAS's own
+    scaling, the best a compute-bound kernel gets here). Best of ``repeat`` runs each.
+
+    Kernels that stream from memory cannot scale past the triad's ratio, compute-bound ones
+    rarely past SGEMM's: the reference for a benchmark's own ``1 thr / N thr`` ratios on a
+    shared or virtual machine.
+    """
+    from ._kernels.stream import triad
+    from ._threads import thread_limit
+    from .bench_suite import blas_controlled, blas_limit
+
+    n = 1 << 24
+    a = np.zeros(n, dtype=np.float32)
+    b = np.ones(n, dtype=np.float32)
+    c = np.full(n, 2.0, dtype=np.float32)
+    s = np.float32(0.5)
+
+    def best(fn) -> float:
+        fn()
+        times = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+        return min(times)
+
+    out: dict[str, Any] = {"threads": threads}  # per measure: [1 thread, ``threads``]
+    triad_s = {}
+    for t in sorted({1, threads}):
+        with thread_limit(t):
+            triad_s[t] = best(lambda: triad(a, b, c, s, 64))
+    out["triad_gb_per_s"] = [3 * a.nbytes / triad_s[t] / 1e9 for t in (1, threads)]
+    out["triad_ratio"] = triad_s[1] / triad_s[threads]
+    if blas_controlled():
+        m = np.random.default_rng(0).standard_normal((1500, 1500)).astype(np.float32)
+        sgemm_s = {}
+        for t in sorted({1, threads}):
+            with blas_limit(t):
+                sgemm_s[t] = best(lambda: m @ m)
+        out["sgemm_gflops"] = [2 * m.shape[0] ** 3 / sgemm_s[t] / 1e9 for t in (1, threads)]
+        out["sgemm_ratio"] = sgemm_s[1] / sgemm_s[threads]
+    return out
+
+
+def format_scaling(sc: dict[str, Any]) -> str:
+    """One line: the machine's own 1-thread / N-thread ratios (see :func:`machine_scaling`)."""
+    t = sc["threads"]
+    gb = sc["triad_gb_per_s"]
+    line = (f"machine scaling, same run: memory triad 1 thr / {t} thr = "
+            f"{sc['triad_ratio']:.2f} ({gb[0]:.1f} -> {gb[1]:.1f} GB/s)")
+    if "sgemm_ratio" in sc:
+        gf = sc["sgemm_gflops"]
+        line += (f", SGEMM 1 thr / {t} thr = {sc['sgemm_ratio']:.2f} "
+                 f"({gf[0]:.0f} -> {gf[1]:.0f} GFLOP/s)")
+    return line
+
+
 def _blas() -> str:
     """NumPy's BLAS (name and version from its build configuration), plus what threadpoolctl
     sees loaded in the process when it is installed."""

@@ -42,6 +42,36 @@ def test_report_schema(report):
             assert row["reason"]
 
 
+def test_machine_scaling_is_measured_in_the_same_run(report):
+    """With several thread counts the report carries the machine's own 1 / N thread ratios
+    (memory triad, and SGEMM when BLAS threads can be set): the ceiling to read the kernels'
+    scaling against."""
+    doc, md = report
+    sc = doc["machine"]["scaling"]
+    assert sc["threads"] == 2
+    one, two = sc["triad_gb_per_s"]
+    assert one > 0 and two > 0
+    assert sc["triad_ratio"] == pytest.approx(two / one, rel=1e-9)
+    if bench_suite.blas_controlled():
+        g1, g2 = sc["sgemm_gflops"]
+        assert sc["sgemm_ratio"] == pytest.approx(g2 / g1, rel=1e-9)
+    assert "memory triad 1 thr / 2 thr = " in md
+
+
+def test_triad_probe_matches_numpy():
+    import numpy as np
+
+    from fastl2._kernels.stream import triad
+
+    rng = np.random.default_rng(3)
+    b, c = rng.standard_normal(1001).astype(np.float32), rng.standard_normal(1001)
+    c = c.astype(np.float32)
+    for parts in (1, 3, 64):
+        a = np.zeros_like(b)
+        triad(a, b, c, np.float32(0.5), parts)
+        np.testing.assert_array_equal(a, b + np.float32(0.5) * c)
+
+
 def test_every_kernel_has_fastl2_per_thread_count_and_a_numpy_baseline(report):
     doc, _ = report
     for kernel in bench_suite.KERNELS:
@@ -169,6 +199,14 @@ def test_bad_options_exit_1(capsys, argv, needle):
     rc = main(["bench", "--quick", "--no-progress", *argv])
     err = capsys.readouterr().err
     assert rc == 1 and needle in err and len(err.strip().splitlines()) == 1
+
+
+def test_one_thread_count_measures_no_machine_scaling(tmp_path, capsys):
+    rc = main(["bench", "--quick", "--kernels", "sgd", "--threads", "1", "--no-progress",
+               "--json", str(tmp_path / "r.json")])
+    assert rc == 0
+    assert "scaling" not in json.loads((tmp_path / "r.json").read_text())["machine"]
+    assert "machine scaling" not in capsys.readouterr().out
 
 
 def test_plot_needs_matplotlib(tmp_path, capsys):

@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 from .._validation import Detail, fail
+from ..bench import format_scaling
 from .data import FORMATS, existing_file, read_data
 
 SCHEMA = "fastl2-bench/1"
@@ -100,7 +101,12 @@ def _bench(args: argparse.Namespace) -> int:
             files.close()
     if bar is not None:
         bar.close()
-    report = {"schema": SCHEMA, "machine": machine_info(),
+    machine = machine_info()
+    if len(plan["threads"]) > 1 and max(plan["threads"]) > 1:
+        from ..bench import machine_scaling
+
+        machine["scaling"] = machine_scaling(max(plan["threads"]))
+    report = {"schema": SCHEMA, "machine": machine,
               "blas_threads_controlled": suite.blas_controlled(),
               "settings": {**plan, "dtype": args.dtype, "data": label, "seed": args.seed,
                            "peers": args.peers, "libmf_simd": args.libmf_simd},
@@ -185,6 +191,8 @@ def format_table(report: dict) -> str:
     lines.append("ratios (time / time, same run):")
     lines += [f"  {r['kernel']} k={r['factors']}: {r['ratio']} = {r['value']:.2f}"
               for r in report["ratios"]]
+    if "scaling" in m:
+        lines.append(format_scaling(m["scaling"]))
     pre = report.get("precompile_seconds")
     lines.append(f"total {report['wall_seconds']:.1f} s" + (
         "" if pre is None else f" (of which {pre:.1f} s filling the JIT cache on every core "
@@ -203,6 +211,8 @@ def format_markdown(report: dict) -> str:
     out += ["", "| kernel | k | ratio | value |", "|---|---|---|---:|"]
     out += [f"| {r['kernel']} | {r['factors']} | {r['ratio']} | {r['value']:.2f} |"
             for r in report["ratios"]]
+    if "scaling" in m:
+        out += ["", format_scaling(m["scaling"]) + "."]
     return "\n".join(out) + "\n"
 
 
