@@ -69,6 +69,12 @@ def _bench(args: argparse.Namespace) -> int:
     if args.libmf_simd:
         args.libmf_simd = os.path.abspath(existing_file(args.libmf_simd, "--libmf-simd"))
     t_start = time.perf_counter()
+    scaling = None
+    if len(plan["threads"]) > 1 and max(plan["threads"]) > 1:
+        from ..bench import machine_scaling
+
+        # first, before any peer can change the BLAS thread settings of this process
+        scaling = machine_scaling(max(plan["threads"]))
     need_explicit = any(k in ("sgd", "als") for k in plan["kernels"])
     need_implicit = any(k in ("ials", "ials-chol", "topk", "eval") for k in plan["kernels"])
     if args.data:
@@ -102,10 +108,8 @@ def _bench(args: argparse.Namespace) -> int:
     if bar is not None:
         bar.close()
     machine = machine_info()
-    if len(plan["threads"]) > 1 and max(plan["threads"]) > 1:
-        from ..bench import machine_scaling
-
-        machine["scaling"] = machine_scaling(max(plan["threads"]))
+    if scaling is not None:
+        machine["scaling"] = scaling
     report = {"schema": SCHEMA, "machine": machine,
               "blas_threads_controlled": suite.blas_controlled(),
               "settings": {**plan, "dtype": args.dtype, "data": label, "seed": args.seed,
