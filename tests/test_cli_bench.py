@@ -58,20 +58,6 @@ def test_machine_scaling_is_measured_in_the_same_run(report):
     assert "memory triad 1 thr / 2 thr = " in md
 
 
-def test_triad_probe_matches_numpy():
-    import numpy as np
-
-    from fastl2._kernels.stream import triad
-
-    rng = np.random.default_rng(3)
-    b, c = rng.standard_normal(1001).astype(np.float32), rng.standard_normal(1001)
-    c = c.astype(np.float32)
-    for parts in (1, 3, 64):
-        a = np.zeros_like(b)
-        triad(a, b, c, np.float32(0.5), parts)
-        np.testing.assert_array_equal(a, b + np.float32(0.5) * c)
-
-
 def test_every_kernel_has_fastl2_per_thread_count_and_a_numpy_baseline(report):
     doc, _ = report
     for kernel in bench_suite.KERNELS:
