@@ -48,12 +48,15 @@ def _padded(k):  # pragma: no cover - compiled
 
 
 @numba.njit(nogil=True)
-def _gather_rows(ptr, chunk_ptr, c, kp, itemsize):  # pragma: no cover - compiled
-    """Rows of the gather buffer for chunk ``c``: its longest row, capped at _ROWS_BYTES."""
+def _gather_rows(ptr, chunk_ptr, c, kp, itemsize, max_bytes,
+                 min_rows):  # pragma: no cover - compiled
+    """Rows of the gather buffer for chunk ``c``: its longest row, capped at ``max_bytes``
+    of rows kp long (but never below ``min_rows``). A row of the chunk is gathered whole
+    when it is at most this long."""
     longest = 1
     for u in range(chunk_ptr[c], chunk_ptr[c + 1]):
         longest = max(longest, ptr[u + 1] - ptr[u])
-    return min(longest, max(_SUB, _ROWS_BYTES // (kp * itemsize)))
+    return min(longest, max(min_rows, max_bytes // (kp * itemsize)))
 
 
 @numba.njit(fastmath=FASTMATH, nogil=True, inline="always")
@@ -165,7 +168,7 @@ def explicit_als_half(ptr, idx, vals, mu, Q, bi, reg, reg_b, weighted, fallback_
         A = np.zeros((kp, kp), dtype=Q.dtype)
         rhs = np.zeros(kp, dtype=Q.dtype)
         sv = np.zeros(kp, dtype=Q.dtype)
-        cap = _gather_rows(ptr, chunk_ptr, c, kp, Q.itemsize)
+        cap = _gather_rows(ptr, chunk_ptr, c, kp, Q.itemsize, _ROWS_BYTES, _SUB)
         R = np.zeros((cap, kp), dtype=Q.dtype)  # columns >= k stay zero
         tv = np.zeros(cap, dtype=Q.dtype)
         fallbacks = 0
@@ -494,11 +497,8 @@ def implicit_cg_half(ptr, idx, conf, Y, G, cg_steps, chunk_ptr,
         # the row's y_i are copied here during the first pass (when they fit in
         # _GATHER_BYTES: all rows of most data), so the CG steps stream them contiguously
         # instead of gathering scattered rows again
-        longest = 0
-        for u in range(chunk_ptr[c], chunk_ptr[c + 1]):
-            longest = max(longest, ptr[u + 1] - ptr[u])
-        cap = max(4, _GATHER_BYTES // (kp * Y.itemsize))
-        rows = np.empty(max(4, min(longest, cap)) * kp, dtype=Y.dtype)
+        cap = _gather_rows(ptr, chunk_ptr, c, kp, Y.itemsize, _GATHER_BYTES, 4)
+        rows = np.empty(max(4, cap) * kp, dtype=Y.dtype)
         for u in range(chunk_ptr[c], chunk_ptr[c + 1]):
             lo = ptr[u]
             n = ptr[u + 1] - lo
