@@ -102,6 +102,21 @@ def test_trainset_becomes_csr_of_inner_ids(trainset):
     assert mean == trainset.global_mean
 
 
+def test_trainset_of_numpy_scalars_reads_the_same(trainset):
+    """ur holding numpy scalars (marshal cannot write them as numbers) is read by the slow
+    path: the same matrix and mean as from Python ints and floats."""
+    import copy
+
+    fast, fast_mean = _trainset_interactions(trainset, np.dtype(np.float64))
+    other = copy.copy(trainset)
+    other.ur = {u: [(np.int64(i), np.float64(r)) for i, r in pairs]
+                for u, pairs in trainset.ur.items()}
+    slow, slow_mean = _trainset_interactions(other, np.dtype(np.float64))
+    assert slow_mean == fast_mean
+    assert (slow.matrix != fast.matrix).nnz == 0
+    np.testing.assert_array_equal(slow.matrix.indptr, fast.matrix.indptr)
+
+
 def test_repeated_pair_is_trained_once_with_its_mean(tmp_path):
     ds = _dataset(tmp_path / "dup.tsv", ["a", "a", "b", "a"], ["x", "y", "x", "x"],
                   [1, 3, 4, 5])

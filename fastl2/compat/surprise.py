@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import marshal
 import numbers
 from typing import Any
 
@@ -37,6 +38,7 @@ except ImportError as _exc:  # pragma: no cover - exercised without scikit-surpr
                       "\"fastl2[surprise]\" (or pip install scikit-surprise)") from _exc
 
 from .._idmap import IdMap
+from .._kernels import unmarshal
 from .._validation import (Detail, check_bool, check_dtype, check_float, check_index_range,
                            check_int, check_representable, fail)
 from ..errors import NotFittedError, TrainingDivergedError
@@ -328,13 +330,37 @@ def _generator(value: Any) -> np.random.Generator:
     return np.random.default_rng(state.randint(0, np.iinfo(np.int64).max, dtype=np.int64))
 
 
+def _read_pairs(rows: list, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The (int, number) pairs of the lists ``rows`` (of ``lengths``) as an int64 and a float64
+    array.
+
+    Fast path: ``marshal.dumps`` (format version 2) serializes the lists in C and a Numba
+    kernel reads the bytes (:mod:`fastl2._kernels.unmarshal`), faster than any Python-level
+    iteration.
+    When the objects are outside what that kernel reads (say numpy scalars, bools, ints past
+    int32) it declines, and one ``numpy.fromiter`` over the chained lists reads them instead,
+    with the same result.
+    """
+    n = int(lengths.sum())
+    try:
+        buf = np.frombuffer(marshal.dumps(rows, 2), dtype=np.uint8)
+    except ValueError:  # an object marshal cannot write (say a numpy scalar)
+        buf = None
+    if buf is not None:
+        items = np.empty(n, dtype=np.int64)
+        ratings = np.empty(n, dtype=np.float64)
+        if unmarshal.read_pair_lists(buf, lengths, items, ratings) == buf.size:
+            return items, ratings
+    pairs = np.fromiter(itertools.chain.from_iterable(rows), dtype=_PAIR, count=n)
+    return pairs["item"], pairs["rating"]
+
+
 def _trainset_interactions(trainset: Any, dtype: np.dtype) -> tuple[Interactions, float]:
     """The trainset's ratings as an ``Interactions`` whose row and column indices are the
     inner ids, plus their mean (Surprise's ``trainset.global_mean``, same summation order).
 
-    ``trainset.ur`` (inner user id → list of (inner item id, rating)) is read by one
-    ``numpy.fromiter`` over the chained lists into a structured array: no per-rating Python
-    object is created or kept.
+    ``trainset.ur`` (inner user id → list of (inner item id, rating)) is read by
+    :func:`_read_pairs`: no per-rating Python object is created or kept.
     """
     expected = "a surprise.Trainset (Dataset.build_full_trainset() or a fold of Surprise's " \
                "cross-validation)"
@@ -345,15 +371,15 @@ def _trainset_interactions(trainset: Any, dtype: np.dtype) -> tuple[Interactions
     n_items = check_int("trainset.n_items", trainset.n_items, minimum=0)
     try:
         users = np.fromiter(ur.keys(), dtype=np.int64, count=len(ur))
-        lengths = np.fromiter(map(len, ur.values()), dtype=np.int64, count=len(ur))
-        pairs = np.fromiter(itertools.chain.from_iterable(ur.values()), dtype=_PAIR,
-                            count=int(lengths.sum()))
+        rows = list(ur.values())
+        lengths = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
+        pairs = _read_pairs(rows, lengths)
     except (TypeError, ValueError) as exc:
         fail("trainset", expected + " whose ur maps inner user ids to lists of (inner item "
              "id, rating)", Detail(f"{type(trainset).__name__} ({type(exc).__name__}: {exc})"),
              type_error=True)
-    items, ratings = pairs["item"], pairs["rating"]
-    if pairs.size == 0:
+    items, ratings = pairs
+    if items.size == 0:
         fail("trainset", "at least one rating", Detail("a trainset without ratings"))
     check_index_range("trainset", "inner user", users, n_users)
     check_index_range("trainset", "inner item", items, n_items)
@@ -361,7 +387,7 @@ def _trainset_interactions(trainset: Any, dtype: np.dtype) -> tuple[Interactions
         fail("trainset", "finite ratings",
              Detail(f"{int((~np.isfinite(ratings)).sum())} NaN/inf ratings"))
     mean = float(np.mean(ratings))  # the order of all_ratings(): Surprise's own value
-    index = np.int32 if max(n_items, pairs.size) < np.iinfo(np.int32).max else np.int64
+    index = np.int32 if max(n_items, items.size) < np.iinfo(np.int32).max else np.int64
     if np.array_equal(users, np.arange(users.size)) and users.size == n_users:
         # the usual layout (users in inner-id order): CSR rows as they come, columns sorted
         # in place per row by scipy; no global sort
