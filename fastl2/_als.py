@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -28,8 +29,24 @@ def row_chunks(indptr: np.ndarray, work_per_entry: int, fixed_per_row: int,
 
     Only the speed depends on this split: every row is computed the same way in any chunk.
     """
+    return balanced_cuts(indptr, work_per_entry, fixed_per_row, _CHUNKS_PER_THREAD * n_threads)
+
+
+def implicit_row_chunks(indptr: np.ndarray, k: int, use_cg: bool, cg_steps: int,
+                        n_threads: int) -> np.ndarray:
+    """:func:`row_chunks` with implicit ALS's cost of a row (multiply-adds per entry and per
+    row; CG: one pass per step, Cholesky: Gram and factorization)."""
+    work = 2 * k * (cg_steps + 1) if use_cg else k * k // 2
+    fixed = k * k * (cg_steps + 1) if use_cg else k * k * k // 6 + k * k
+    return row_chunks(indptr, work, fixed, n_threads)
+
+
+def balanced_cuts(indptr: np.ndarray, work_per_entry: int, fixed_per_row: int,
+                  n_parts: int) -> np.ndarray:
+    """Bounds of at most ``n_parts`` contiguous row ranges of nearly equal cost (see
+    :func:`row_chunks`), as an int64 array from 0 to the number of rows."""
     n_rows = indptr.size - 1
-    n_chunks = max(1, min(n_rows, _CHUNKS_PER_THREAD * n_threads))
+    n_chunks = max(1, min(n_rows, n_parts))
     cost = np.diff(indptr).astype(np.float64) * work_per_entry + fixed_per_row
     total = np.cumsum(cost)
     if n_rows == 0:
@@ -70,6 +87,47 @@ def kernels(reference: bool):
     return als_kernels
 
 
+def regularized_gram(Y: np.ndarray, reg: Any, K: Any = als_kernels) -> np.ndarray:
+    """YᵀY + λI (``reg`` in Y's dtype), YᵀY summed by ``K.gram`` over a fixed number of row
+    ranges: the same bits for any thread count, process or machine."""
+    G = K.gram(Y, _GRAM_CHUNKS)
+    G[np.diag_indices_from(G)] += reg
+    return G
+
+
+def explicit_row_chunks(indptr: np.ndarray, k: int, n_threads: int) -> np.ndarray:
+    """:func:`row_chunks` with explicit ALS's cost of a row: the (k+1)-square system's
+    Gram per entry and its factorization."""
+    m = k + 1
+    return row_chunks(indptr, m * m // 2, m * m * m // 6, n_threads)
+
+
+def implicit_solve(K: Any, side: Side, chunks: np.ndarray, X: np.ndarray, Y: np.ndarray,
+                   G: np.ndarray, use_cg: bool, cg_steps: int) -> int:
+    """Recompute X's rows of ``side`` from Y and G = YᵀY + λI (CG warm-started from X, or
+    Cholesky); returns the number of rows solved with the fallback ridge."""
+    if use_cg:
+        K.implicit_cg_half(side.indptr, side.indices, side.values, Y, G, cg_steps, chunks, X)
+        return 0
+    nf = np.zeros(chunks.size - 1, dtype=np.int64)
+    K.implicit_cholesky_half(side.indptr, side.indices, side.values, Y, G,
+                             X.dtype.type(fallback_eps(X.dtype)), chunks, X, nf)
+    return int(nf.sum())
+
+
+def explicit_solve(K: Any, side: Side, chunks: np.ndarray, X: np.ndarray, bx: np.ndarray,
+                   Y: np.ndarray, by: np.ndarray, mu: Any, reg: Any, bias_reg: Any,
+                   weighted: bool, sse: np.ndarray, with_sse: bool) -> int:
+    """Solve the rows of ``side`` (factors into X, biases into bx, squared training errors
+    into ``sse`` when ``with_sse``) against fixed Y and by; returns the number of rows solved
+    with the fallback ridge."""
+    nf = np.zeros(chunks.size - 1, dtype=np.int64)
+    K.explicit_als_half(side.indptr, side.indices, side.values, mu, Y, by, reg, bias_reg,
+                        weighted, X.dtype.type(fallback_eps(X.dtype)), chunks, X, bx, sse, nf,
+                        with_sse)
+    return int(nf.sum())
+
+
 def warn_fallbacks(n: int, dtype: np.dtype) -> None:
     if n:
         warnings.warn(
@@ -95,12 +153,10 @@ class ImplicitSweeps:
         self.reg = self.dtype.type(regularization)
         self.use_cg, self.cg_steps = use_cg, cg_steps
         self.K = kernels(reference)
-        k = factors
-        # multiply-adds: per entry and per row (CG: one pass per step; Cholesky: Gram, factor)
-        work = 2 * k * (cg_steps + 1) if use_cg else k * k // 2
-        fixed = k * k * (cg_steps + 1) if use_cg else k * k * k // 6 + k * k
-        self.user_chunks = row_chunks(users.indptr, work, fixed, n_threads)
-        self.item_chunks = row_chunks(items.indptr, work, fixed, n_threads)
+        self.user_chunks = implicit_row_chunks(users.indptr, factors, use_cg, cg_steps,
+                                               n_threads)
+        self.item_chunks = implicit_row_chunks(items.indptr, factors, use_cg, cg_steps,
+                                               n_threads)
         self.n_fallback = 0
 
     def gram(self, Y: np.ndarray) -> np.ndarray:
@@ -108,21 +164,16 @@ class ImplicitSweeps:
 
     def half(self, side: Side, chunks: np.ndarray, X: np.ndarray, Y: np.ndarray) -> None:
         """Recompute every row of X from Y; YᵀY + λI formed once here (the fused L2 term)."""
-        G = self.gram(Y)
-        G[np.diag_indices_from(G)] += self.reg
-        if self.use_cg:
-            self.K.implicit_cg_half(side.indptr, side.indices, side.values, Y, G,
-                                    self.cg_steps, chunks, X)
-        else:
-            nf = np.zeros(chunks.size - 1, dtype=np.int64)
-            self.K.implicit_cholesky_half(side.indptr, side.indices, side.values, Y, G,
-                                          self.dtype.type(fallback_eps(self.dtype)), chunks,
-                                          X, nf)
-            self.n_fallback += int(nf.sum())
+        G = regularized_gram(Y, self.reg, self.K)
+        self.n_fallback += implicit_solve(self.K, side, chunks, X, Y, G, self.use_cg,
+                                          self.cg_steps)
 
     def iteration(self, X: np.ndarray, Y: np.ndarray) -> None:
         self.half(self.users, self.user_chunks, X, Y)
         self.half(self.items, self.item_chunks, Y, X)
+
+    def collect(self, X: np.ndarray, Y: np.ndarray) -> None:
+        """Nothing to do: the half-sweeps update X and Y in place."""
 
     def loss(self, X: np.ndarray, Y: np.ndarray) -> float:
         """Objective Σ c (p − x·y)² + λ(‖X‖² + ‖Y‖²), divided (like ``implicit``) by
@@ -150,21 +201,19 @@ class ExplicitSweeps:
         self.reg, self.bias_reg = (s(reg[0]), s(reg[1])), (s(bias_reg[0]), s(bias_reg[1]))
         self.weighted, self.mu = weighted, s(mu)
         self.K = kernels(reference)
-        m = factors + 1
-        self.user_chunks = row_chunks(users.indptr, m * m // 2, m * m * m // 6, n_threads)
-        self.item_chunks = row_chunks(items.indptr, m * m // 2, m * m * m // 6, n_threads)
+        self.user_chunks = explicit_row_chunks(users.indptr, factors, n_threads)
+        self.item_chunks = explicit_row_chunks(items.indptr, factors, n_threads)
         self.n_fallback = 0
         self.row_sse = np.zeros(max(users.n_rows, items.n_rows), dtype=np.float64)
 
     def half(self, side: Side, chunks, X, bx, Y, by, reg, bias_reg, with_sse=True) -> float:
         sse = self.row_sse[:side.n_rows]
-        nf = np.zeros(chunks.size - 1, dtype=np.int64)
-        self.K.explicit_als_half(side.indptr, side.indices, side.values, self.mu, Y, by, reg,
-                                 bias_reg, self.weighted,
-                                 self.dtype.type(fallback_eps(self.dtype)), chunks, X, bx, sse,
-                                 nf, with_sse)
-        self.n_fallback += int(nf.sum())
+        self.n_fallback += explicit_solve(self.K, side, chunks, X, bx, Y, by, self.mu, reg,
+                                          bias_reg, self.weighted, sse, with_sse)
         return float(np.sum(sse))
+
+    def collect(self, P, bu, Q, bi) -> None:
+        """Nothing to do: the half-sweeps update the arrays in place."""
 
     def iteration(self, P, bu, Q, bi) -> float:
         """Users then items; returns the training RMSE after the item half (the only error
@@ -185,8 +234,7 @@ def implicit_fold_in(rows: sp.csr_matrix, conf: np.ndarray, Y: np.ndarray,
     """Exact implicit-ALS solve of new rows against fixed Y (one Cholesky half-step)."""
     dt = Y.dtype
     side = _single_side(rows, conf)
-    G = als_kernels.gram(Y, _GRAM_CHUNKS)
-    G[np.diag_indices_from(G)] += dt.type(regularization)
+    G = regularized_gram(Y, dt.type(regularization))
     X = np.zeros((side.n_rows, Y.shape[1]), dtype=dt)
     chunks = row_chunks(side.indptr, Y.shape[1], Y.shape[1] ** 2, 1)
     nf = np.zeros(chunks.size - 1, dtype=np.int64)

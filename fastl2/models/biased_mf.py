@@ -206,6 +206,13 @@ class BiasedMF(RecommenderMixin, Estimator):
         TrainingDivergedError
             The loss became NaN/inf (learning rate too high); the model is left unfitted.
         """
+        return self._fit(X, y, validation, show_progress, callback, _als.ExplicitSweeps)
+
+    def _fit(self, X: Any, y: Any, validation: Any, show_progress: bool, callback: Any,
+             als_sweeps: Any) -> "BiasedMF":
+        """:meth:`fit` with the ALS half-sweeps run by ``als_sweeps`` (the constructor and
+        methods of :class:`fastl2._als.ExplicitSweeps`): local here, on a Dask cluster in
+        :mod:`fastl2.distributed`."""
         prm = self._checked_params()
         check_callable("callback", callback)
         dt = prm["dtype"]
@@ -222,7 +229,8 @@ class BiasedMF(RecommenderMixin, Estimator):
             if prm["solver"] == "sgd":
                 P, Q, bu, bi = self._run_sgd(data, prm, rng, mu, n_threads, monitor)
             else:
-                P, Q, bu, bi = self._run_als(data, prm, rng, mu, n_threads, monitor)
+                P, Q, bu, bi = self._run_als(data, prm, rng, mu, n_threads, monitor,
+                                             als_sweeps)
         for name, arr in (("user_factors_", P), ("item_factors_", Q), ("user_bias_", bu),
                           ("item_bias_", bi)):
             if not np.isfinite(arr).all():
@@ -286,20 +294,23 @@ class BiasedMF(RecommenderMixin, Estimator):
                 _ungrid(bu, grid.row_perm), _ungrid(bi, grid.col_perm))
 
     def _run_als(self, data: Interactions, prm: dict[str, Any], rng: np.random.Generator,
-                 mu: float, n_threads: int, monitor: "_Monitor"):
+                 mu: float, n_threads: int, monitor: "_Monitor", sweeps_type: Any):
         dt, k = prm["dtype"], prm["factors"]
         users, items = _als.both_sides(data.matrix, data.matrix.data.astype(dt, copy=False))
         n_users, n_items = data.shape
         P, Q = _init_factors(rng, n_users, n_items, k, prm, dt)
         bu = np.zeros(n_users, dtype=dt)
         bi = np.zeros(n_items, dtype=dt)
-        sweeps = _als.ExplicitSweeps(users, items, k, prm["reg"], prm["bias_reg"],
-                                     prm["weighted"], mu, n_threads, dt)
+        sweeps = sweeps_type(users, items, k, prm["reg"], prm["bias_reg"], prm["weighted"], mu,
+                             n_threads, dt)
         for epoch in range(prm["iterations"]):
             loss = sweeps.iteration(P, bu, Q, bi)
+            if monitor.val is not None:  # validation predicts from the current parameters
+                sweeps.collect(P, bu, Q, bi)
             if monitor.after_epoch(epoch, loss, lambda u, i: _predict_rows(
                     P, Q, bu, bi, mu, u, i), (P, Q, bu, bi)):
                 break
+        sweeps.collect(P, bu, Q, bi)
         _als.warn_fallbacks(sweeps.n_fallback, dt)
         self.n_regularized_rows_ = sweeps.n_fallback
         return monitor.result((P, Q, bu, bi))

@@ -191,6 +191,14 @@ class ImplicitALS(RecommenderMixin, Estimator):
         """
         if y is None and np.ndim(show_progress) == 1:  # scikit-learn's positional y
             y, show_progress = show_progress, False
+        return self._fit(user_items, show_progress, callback, y, _als.ImplicitSweeps)
+
+    def _fit(self, user_items: Any, show_progress: Any, callback: Any, y: Any,
+             sweeps_type: Any) -> "ImplicitALS":
+        """:meth:`fit` with the half-sweeps run by ``sweeps_type`` (its constructor and
+        methods as :class:`fastl2._als.ImplicitSweeps`'s, plus ``collect(X, Y)``, which
+        writes the factors into X and Y): local here, on a Dask cluster in
+        :mod:`fastl2.distributed`."""
         prm = self._checked_params()
         check_callable("callback", callback)
         dt = prm["dtype"]
@@ -216,8 +224,8 @@ class ImplicitALS(RecommenderMixin, Estimator):
         losses: list[float] = []
         progress = _Progress(prm["iterations"], show_progress)
         with thread_limit(prm["num_threads"]) as n_threads:
-            sweeps = _als.ImplicitSweeps(users, items, k, prm["reg"], prm["use_cg"],
-                                         prm["cg_steps"], n_threads, dt)
+            sweeps = sweeps_type(users, items, k, prm["reg"], prm["use_cg"], prm["cg_steps"],
+                                 n_threads, dt)
             for it in range(prm["iterations"]):
                 start = time.perf_counter()
                 sweeps.iteration(X, Y)
@@ -229,6 +237,7 @@ class ImplicitALS(RecommenderMixin, Estimator):
                 progress.update(it, loss)
                 if callback is not None:
                     callback(it, elapsed, loss)
+            sweeps.collect(X, Y)
         progress.close()
         _als.warn_fallbacks(sweeps.n_fallback, dt)
         if not (np.isfinite(X).all() and np.isfinite(Y).all()):

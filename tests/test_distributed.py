@@ -1,0 +1,130 @@
+"""fastl2.distributed on a local Dask cluster of two worker processes: the same factors as the
+local fit, bit for bit (skipped without dask.distributed)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+distributed = pytest.importorskip("distributed")
+
+import fastl2  # noqa: E402
+from fastl2 import distributed as fd  # noqa: E402
+from fastl2.errors import InputTypeError  # noqa: E402
+from fastl2.evaluation import random_split  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def client():
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                       dashboard_address=None)
+    with cluster, distributed.Client(cluster) as c:
+        yield c
+
+
+def _counts(seed=0, n_users=240, n_items=150):
+    """Planted low-rank preferences as counts; user 7 and item 11 left empty."""
+    rng = np.random.default_rng(seed)
+    U = rng.random((n_users, 4))
+    V = rng.random((n_items, 4))
+    p = (U @ V.T) / 4
+    mask = rng.random((n_users, n_items)) < 0.5 * p
+    counts = mask * rng.integers(1, 6, (n_users, n_items))
+    counts[7] = 0
+    counts[:, 11] = 0
+    counts[3, 5] = -2  # a dislike
+    return sp.csr_matrix(counts.astype(np.float64))
+
+
+@pytest.mark.parametrize("use_cg", [True, False])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_implicit_als_equals_the_local_fit(client, use_cg, dtype):
+    X = _counts()
+    params = dict(factors=12, iterations=4, use_cg=use_cg, dtype=dtype, random_state=3)
+    local = fastl2.ImplicitALS(**params).fit(X, show_progress=False)
+    remote = fd.fit(fastl2.ImplicitALS(**params), X, client)
+    assert remote.user_factors_.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(remote.user_factors_, local.user_factors_)
+    np.testing.assert_array_equal(remote.item_factors_, local.item_factors_)
+    assert np.abs(local.user_factors_).max() > 0.05  # a fitted model, not the initial one
+    assert not remote.user_factors_[7].any() and not remote.item_factors_[11].any()
+
+
+@pytest.mark.parametrize("n_blocks", [1, 3, 7])
+def test_any_number_of_blocks_gives_the_same_bits(client, n_blocks):
+    X = _counts(seed=1)
+    params = dict(factors=8, iterations=3, random_state=0, calculate_training_loss=True)
+    local = fastl2.ImplicitALS(**params).fit(X, show_progress=False)
+    remote = fd.fit(fastl2.ImplicitALS(**params), X, client, n_blocks=n_blocks)
+    np.testing.assert_array_equal(remote.user_factors_, local.user_factors_)
+    np.testing.assert_array_equal(remote.item_factors_, local.item_factors_)
+    assert remote.loss_history_ == local.loss_history_
+    assert remote.loss_history_[-1] < remote.loss_history_[0]
+
+
+def test_the_result_is_an_ordinary_model(client, tmp_path):
+    X = _counts(seed=2)
+    params = dict(factors=8, iterations=3, random_state=0)
+    local = fastl2.ImplicitALS(**params).fit(X, show_progress=False)
+    remote = fd.fit(fastl2.ImplicitALS(**params), X, client)
+    ids, scores = remote.recommend(np.arange(5), X[:5], N=4)
+    want_ids, want_scores = local.recommend(np.arange(5), X[:5], N=4)
+    np.testing.assert_array_equal(ids, want_ids)
+    np.testing.assert_array_equal(scores, want_scores)
+    path = remote.save(tmp_path / "model")
+    loaded = fastl2.ImplicitALS.load(path)
+    np.testing.assert_array_equal(loaded.item_factors_, local.item_factors_)
+
+
+def _ratings(seed=0, n_users=200, n_items=120):
+    """Planted biased low-rank ratings; user 5 and item 9 without ratings."""
+    rng = np.random.default_rng(seed)
+    truth = 3.5 + rng.normal(0, 0.4, (n_users, 1)) + rng.normal(0, 0.4, (1, n_items)) \
+        + rng.normal(size=(n_users, 3)) @ rng.normal(size=(3, n_items)) * 0.5
+    u, i = np.nonzero(rng.random((n_users, n_items)) < 0.3)
+    keep = (u != 5) & (i != 9)
+    u, i = u[keep], i[keep]
+    r = np.clip(truth[u, i] + rng.normal(0, 0.2, u.size), 1, 5)
+    return fastl2.Interactions.from_arrays(u, i, r)
+
+
+@pytest.mark.parametrize("weighted", [True, False])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_explicit_als_equals_the_local_fit(client, weighted, dtype):
+    data = _ratings()
+    params = dict(solver="als", factors=6, iterations=5, dtype=dtype, random_state=1,
+                  weighted_regularization=weighted)
+    local = fastl2.BiasedMF(**params).fit(data)
+    remote = fd.fit(fastl2.BiasedMF(**params), data, client, n_blocks=3)
+    for name in ("user_factors_", "item_factors_", "user_bias_", "item_bias_"):
+        np.testing.assert_array_equal(getattr(remote, name), getattr(local, name))
+    assert remote.loss_history_ == local.loss_history_
+    assert remote.loss_history_[-1] < 0.3  # the planted ratings are recovered
+    np.testing.assert_array_equal(remote.predict([0, 1], [2, 3]), local.predict([0, 1], [2, 3]))
+
+
+def test_explicit_als_with_validation_stops_where_the_local_fit_stops(client):
+    data = _ratings(seed=4)
+    train, val = random_split(data, test_fraction=0.2, random_state=0)
+    params = dict(solver="als", factors=8, iterations=12, regularization=0.0005,
+                  patience=1, random_state=2)
+    local = fastl2.BiasedMF(**params).fit(train, validation=val)
+    remote = fd.fit(fastl2.BiasedMF(**params), train, client, validation=val)
+    assert local.n_iter_ < params["iterations"]  # it did stop early
+    assert remote.validation_history_ == local.validation_history_
+    assert (remote.n_iter_, remote.best_iteration_) == (local.n_iter_, local.best_iteration_)
+    for name in ("user_factors_", "item_factors_", "user_bias_", "item_bias_"):
+        np.testing.assert_array_equal(getattr(remote, name), getattr(local, name))
+
+
+def test_bad_arguments_are_named(client):
+    X = _counts()
+    with pytest.raises(InputTypeError, match="client"):
+        fd.fit(fastl2.ImplicitALS(factors=4, iterations=1), X, "tcp://nowhere")
+    with pytest.raises(InputTypeError, match="model"):
+        fd.fit(fastl2.BiasedMF(), X, client)
+    with pytest.raises(ValueError, match="n_blocks"):
+        fd.fit(fastl2.ImplicitALS(factors=4, iterations=1), X, client, n_blocks=0)
+    with pytest.raises(InputTypeError, match="validation"):
+        fd.fit(fastl2.ImplicitALS(factors=4, iterations=1), X, client, validation=_ratings())
