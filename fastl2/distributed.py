@@ -107,11 +107,11 @@ class _Blocks:
             lo, hi = int(self.cuts[b]), int(self.cuts[b + 1])
             a, z = int(side.indptr[lo]), int(side.indptr[hi])
             part = _als.Side(side.indptr[lo:hi + 1] - a, side.indices[a:z], side.values[a:z])
-            self.data.append(client.scatter(part, workers=[w], direct=True))
+            self.data.append(client.scatter(part, workers=[w]))
 
     def scatter_rows(self, client: Any, F: np.ndarray) -> list[Any]:
         """F's rows of every block, each sent to its block's worker."""
-        return [client.scatter(F[self.cuts[b]:self.cuts[b + 1]], workers=[w], direct=True)
+        return [client.scatter(F[self.cuts[b]:self.cuts[b + 1]], workers=[w])
                 for b, w in enumerate(self.workers)]
 
     def gather_rows(self, client: Any, parts: list[Any], F: np.ndarray) -> None:
