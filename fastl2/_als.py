@@ -237,10 +237,7 @@ def implicit_fold_in(rows: sp.csr_matrix, conf: np.ndarray, Y: np.ndarray,
     G = regularized_gram(Y, dt.type(regularization))
     X = np.zeros((side.n_rows, Y.shape[1]), dtype=dt)
     chunks = row_chunks(side.indptr, Y.shape[1], Y.shape[1] ** 2, 1)
-    nf = np.zeros(chunks.size - 1, dtype=np.int64)
-    als_kernels.implicit_cholesky_half(side.indptr, side.indices, side.values, Y, G,
-                                       dt.type(fallback_eps(dt)), chunks, X, nf)
-    warn_fallbacks(int(nf.sum()), dt)
+    warn_fallbacks(implicit_solve(als_kernels, side, chunks, X, Y, G, False, 0), dt)
     return X
 
 
@@ -253,9 +250,6 @@ def explicit_fold_in(rows: sp.csr_matrix, Q: np.ndarray, bi: np.ndarray, mu: flo
     P = np.zeros((side.n_rows, Q.shape[1]), dtype=dt)
     bu = np.zeros(side.n_rows, dtype=dt)
     chunks = row_chunks(side.indptr, Q.shape[1], Q.shape[1] ** 2, 1)
-    nf = np.zeros(chunks.size - 1, dtype=np.int64)
-    als_kernels.explicit_als_half(side.indptr, side.indices, side.values, s(mu), Q, bi, s(reg),
-                                  s(bias_reg), weighted, s(fallback_eps(dt)), chunks, P, bu,
-                                  np.zeros(side.n_rows), nf, False)
-    warn_fallbacks(int(nf.sum()), dt)
+    warn_fallbacks(explicit_solve(als_kernels, side, chunks, P, bu, Q, bi, s(mu), s(reg),
+                                  s(bias_reg), weighted, np.zeros(side.n_rows), False), dt)
     return P, bu
