@@ -11,7 +11,7 @@ distributed = pytest.importorskip("distributed")
 
 import fastl2  # noqa: E402
 from fastl2 import distributed as fd  # noqa: E402
-from fastl2.errors import InputTypeError  # noqa: E402
+from fastl2.errors import InputTypeError, TrainingDivergedError  # noqa: E402
 from fastl2.evaluation import random_split  # noqa: E402
 
 
@@ -118,12 +118,60 @@ def test_explicit_als_with_validation_stops_where_the_local_fit_stops(client):
         np.testing.assert_array_equal(getattr(remote, name), getattr(local, name))
 
 
+_PARAMS = ("user_factors_", "item_factors_", "user_bias_", "item_bias_")
+
+
+@pytest.mark.parametrize("schedule, dtype", [("constant", np.float32),
+                                             ("adagrad", np.float64)])
+def test_dsgd_equals_the_local_sgd_fit(client, schedule, dtype):
+    data = _ratings(seed=6)
+    params = dict(factors=7, iterations=8, n_blocks=5, dtype=dtype, random_state=4,
+                  learning_rate_schedule=schedule,
+                  learning_rate=0.05 if schedule == "constant" else 0.3)
+    local = fastl2.BiasedMF(**params).fit(data)
+    remote = fd.fit(fastl2.BiasedMF(**params), data, client)
+    for name in _PARAMS:
+        np.testing.assert_array_equal(getattr(remote, name), getattr(local, name))
+        assert getattr(remote, name).dtype == np.dtype(dtype)
+    assert remote.loss_history_ == local.loss_history_
+    assert remote.loss_history_[-1] < 0.5 * remote.loss_history_[0]  # it did learn
+
+
+def test_dsgd_without_biases_and_with_early_stopping(client):
+    data = _ratings(seed=7)
+    train, val = random_split(data, test_fraction=0.2, random_state=1)
+    params = dict(factors=6, iterations=40, n_blocks=3, biased=False, learning_rate=0.05,
+                  regularization=0.0, patience=2, random_state=5)
+    local = fastl2.BiasedMF(**params).fit(train, validation=val)
+    remote = fd.fit(fastl2.BiasedMF(**params), train, client, validation=val)
+    assert local.n_iter_ < params["iterations"]  # it did stop early
+    assert remote.validation_history_ == local.validation_history_
+    assert (remote.n_iter_, remote.best_iteration_) == (local.n_iter_, local.best_iteration_)
+    for name in _PARAMS:
+        np.testing.assert_array_equal(getattr(remote, name), getattr(local, name))
+    assert not remote.user_bias_.any() and remote.global_mean_ == 0.0
+
+
+def test_dsgd_divergence_is_the_local_error(client):
+    data = _ratings(seed=8)
+    params = dict(factors=6, iterations=20, learning_rate=5.0, random_state=0)
+    with pytest.raises(TrainingDivergedError, match="epoch") as local:
+        fastl2.BiasedMF(**params).fit(data)
+    model = fastl2.BiasedMF(**params)
+    with pytest.raises(TrainingDivergedError, match="epoch") as remote:
+        fd.fit(model, data, client)
+    assert str(remote.value) == str(local.value)
+    assert not hasattr(model, "user_factors_")
+
+
 def test_bad_arguments_are_named(client):
     X = _counts()
     with pytest.raises(InputTypeError, match="client"):
         fd.fit(fastl2.ImplicitALS(factors=4, iterations=1), X, "tcp://nowhere")
     with pytest.raises(InputTypeError, match="model"):
-        fd.fit(fastl2.BiasedMF(), X, client)
+        fd.fit(object(), X, client)
+    with pytest.raises(ValueError, match="n_blocks.*grid"):
+        fd.fit(fastl2.BiasedMF(iterations=1), X, client, n_blocks=4)
     with pytest.raises(ValueError, match="n_blocks"):
         fd.fit(fastl2.ImplicitALS(factors=4, iterations=1), X, client, n_blocks=0)
     with pytest.raises(InputTypeError, match="validation"):

@@ -188,3 +188,43 @@ def test_minibatch_baseline_reduces_error():
                                                 0.0, rng, batch_size=64)
         first = sse if first is None else first
     assert sse < 0.6 * first
+
+
+@pytest.mark.parametrize("adaptive", [False, True])
+def test_single_block_kernel_matches_its_twin_and_the_epoch_kernel(adaptive):
+    """:func:`sgd_block` (distributed SGD's task) on one block with group-local indices: its
+    twin's result, and the same bits as that block run by the epoch kernel."""
+    m, P, Q, _ = _problem(np.float64, seed=5, n_users=50, k=13)
+    B, g, h = 3, 1, 2
+    grid = _blocking.build_grid(m, B)
+    rs, cs = grid.row_start, grid.col_start
+    lo, hi = grid.block_range(g * B + h)
+    n_g = int(rs[g + 1] - rs[g])
+    seg = B * int(rs[g]) + h * n_g
+    ptr = grid.ptr[seg:seg + n_g + 1] - lo
+    items = grid.items[lo:hi] - grid.items.dtype.type(cs[h])
+    assert hi - lo > 20 and items.min() == 0  # a real block, with local indices
+    state = [P, Q, np.linspace(-0.1, 0.1, P.shape[0]), np.linspace(0.2, -0.2, Q.shape[0]),
+             np.linspace(1, 2, P.shape[0]), np.linspace(1, 3, Q.shape[0])]
+    args = (3.0, 0.02, 0.03, 0.01, 0.04, 0.05, 0.03, 0.01, 0.02, adaptive, 1.0 / 14)
+
+    def group(arrays):
+        (P, Q, bu, bi, Gp, Gq), u, i = arrays, slice(rs[g], rs[g + 1]), slice(cs[h], cs[h + 1])
+        return [a[u].copy() for a in (P, bu, Gp)], [a[i].copy() for a in (Q, bi, Gq)]
+
+    runs = []
+    for fn in (sgd_kernels.sgd_block, sgd_reference.sgd_block):
+        (Pg, bug, Gpg), (Qh, bih, Gqh) = group(state)
+        sse = fn(ptr, items, grid.values[lo:hi], Pg, Qh, bug, bih, Gpg, Gqh, *args)
+        runs.append((sse, Pg, Qh, bug, bih, Gpg, Gqh))
+    for got, want in zip(*runs):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+    assert not np.allclose(runs[0][1], group(state)[0][0])  # the block did move its rows
+    whole = [a.copy() for a in state]
+    sse = np.zeros(B * B)
+    sgd_kernels.sgd_epoch(grid.ptr, grid.items, grid.values, rs, B, np.array([[0, 1]]),
+                          np.array([[g * B + h] * B]), *whole, *args, sse)
+    (Pg, bug, Gpg), (Qh, bih, Gqh) = group(whole)
+    assert sse[g * B + h] == runs[0][0]
+    for got, want in zip((Pg, Qh, bug, bih, Gpg, Gqh), runs[0][1:]):
+        np.testing.assert_array_equal(got, want)

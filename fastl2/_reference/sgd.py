@@ -23,30 +23,38 @@ def sgd_epoch(ptr, items, ratings, row_start, n_blocks, work_ptr, work_blocks, P
             u0 = int(row_start[g])
             n_g = int(row_start[g + 1]) - u0
             seg = n_blocks * u0 + h * n_g
-            sse = 0.0
-            for r in range(n_g):
-                u = u0 + r
-                for j in range(int(ptr[seg + r]), int(ptr[seg + r + 1])):
-                    i = int(items[j])
-                    p = P[u].copy()
-                    q = Q[i].copy()
-                    e = ratings[j] - (mu + bu[u] + bi[i] + np.dot(p, q))
-                    sse += float(e) * float(e)
-                    # AdaGrad divides every step of a row by sqrt(G_row)
-                    root_u = np.sqrt(Gp[u]) if adaptive else 1.0
-                    root_i = np.sqrt(Gq[i]) if adaptive else 1.0
-                    gbu = e - reg_bu * bu[u]
-                    gbi = e - reg_bi * bi[i]
-                    gp = e * q - reg_p * p
-                    gq = e * p - reg_q * q
-                    bu[u] += lr_bu / root_u * gbu
-                    bi[i] += lr_bi / root_i * gbi
-                    P[u] = p + lr_p / root_u * gp
-                    Q[i] = q + lr_q / root_i * gq
-                    if adaptive:
-                        Gp[u] += (gbu * gbu + np.dot(gp, gp)) * inv_k1
-                        Gq[i] += (gbi * gbi + np.dot(gq, gq)) * inv_k1
-            block_sse[b] = sse
+            block_sse[b] = sgd_block(ptr[seg:seg + n_g + 1], items, ratings, P[u0:], Q, bu[u0:],
+                                     bi, Gp[u0:], Gq, mu, lr_p, lr_q, lr_bu, lr_bi, reg_p,
+                                     reg_q, reg_bu, reg_bi, adaptive, inv_k1)
+
+
+def sgd_block(ptr, items, ratings, P, Q, bu, bi, Gp, Gq, mu, lr_p, lr_q, lr_bu, lr_bi, reg_p,
+              reg_q, reg_bu, reg_bi, adaptive, inv_k1):
+    """Same signature and effect as the kernel's single block: rows ``0…len(ptr) - 2`` of
+    ``P`` (views in, updated in place), entries ``ptr[r]…ptr[r + 1]`` of ``items``."""
+    sse = 0.0
+    for u in range(len(ptr) - 1):
+        for j in range(int(ptr[u]), int(ptr[u + 1])):
+            i = int(items[j])
+            p = P[u].copy()
+            q = Q[i].copy()
+            e = ratings[j] - (mu + bu[u] + bi[i] + np.dot(p, q))
+            sse += float(e) * float(e)
+            # AdaGrad divides every step of a row by sqrt(G_row)
+            root_u = np.sqrt(Gp[u]) if adaptive else 1.0
+            root_i = np.sqrt(Gq[i]) if adaptive else 1.0
+            gbu = e - reg_bu * bu[u]
+            gbi = e - reg_bi * bi[i]
+            gp = e * q - reg_p * p
+            gq = e * p - reg_q * q
+            bu[u] += lr_bu / root_u * gbu
+            bi[i] += lr_bi / root_i * gbi
+            P[u] = p + lr_p / root_u * gp
+            Q[i] = q + lr_q / root_i * gq
+            if adaptive:
+                Gp[u] += (gbu * gbu + np.dot(gp, gp)) * inv_k1
+                Gq[i] += (gbi * gbi + np.dot(gq, gq)) * inv_k1
+    return sse
 
 
 def _scatter_mean(index: np.ndarray, rows: np.ndarray, n: int):

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import _als, _blocking
+from .. import _als, _blocking, _sgd
 from .._init import random_factors
 from .._idmap import IdMap
 from .._threads import thread_limit
@@ -206,12 +206,14 @@ class BiasedMF(RecommenderMixin, Estimator):
         TrainingDivergedError
             The loss became NaN/inf (learning rate too high); the model is left unfitted.
         """
-        return self._fit(X, y, validation, show_progress, callback, _als.ExplicitSweeps)
+        return self._fit(X, y, validation, show_progress, callback)
 
-    def _fit(self, X: Any, y: Any, validation: Any, show_progress: bool, callback: Any,
-             als_sweeps: Any) -> "BiasedMF":
+    def _fit(self, X: Any, y: Any, validation: Any, show_progress: bool, callback: Any, *,
+             als_sweeps: Any = _als.ExplicitSweeps,
+             sgd_epochs: Any = _sgd.LocalEpochs) -> "BiasedMF":
         """:meth:`fit` with the ALS half-sweeps run by ``als_sweeps`` (the constructor and
-        methods of :class:`fastl2._als.ExplicitSweeps`): local here, on a Dask cluster in
+        methods of :class:`fastl2._als.ExplicitSweeps`) and the SGD epochs by ``sgd_epochs``
+        (those of :class:`fastl2._sgd.LocalEpochs`): local here, on a Dask cluster in
         :mod:`fastl2.distributed`."""
         prm = self._checked_params()
         check_callable("callback", callback)
@@ -227,7 +229,8 @@ class BiasedMF(RecommenderMixin, Estimator):
         monitor = _Monitor(prm, val, show_progress, callback)
         with thread_limit(prm["num_threads"]) as n_threads:
             if prm["solver"] == "sgd":
-                P, Q, bu, bi = self._run_sgd(data, prm, rng, mu, n_threads, monitor)
+                P, Q, bu, bi = self._run_sgd(data, prm, rng, mu, n_threads, monitor,
+                                             sgd_epochs)
             else:
                 P, Q, bu, bi = self._run_als(data, prm, rng, mu, n_threads, monitor,
                                              als_sweeps)
@@ -253,7 +256,7 @@ class BiasedMF(RecommenderMixin, Estimator):
         return self
 
     def _run_sgd(self, data: Interactions, prm: dict[str, Any], rng: np.random.Generator,
-                 mu: float, n_threads: int, monitor: "_Monitor"):
+                 mu: float, n_threads: int, monitor: "_Monitor", epochs_type: Any):
         dt, k, B = prm["dtype"], prm["factors"], prm["n_blocks"]
         grid = _blocking.build_grid(data.matrix, B, values_dtype=dt)
         row_grid = np.empty_like(grid.row_perm)
@@ -263,33 +266,33 @@ class BiasedMF(RecommenderMixin, Estimator):
         n_users, n_items = data.shape
         # factors live in grid order while training (contiguous groups), rows padded
         P, Q = _init_factors(rng, n_users, n_items, k, prm, dt, _sgd_width(k, dt))
-        bu = np.zeros(n_users, dtype=dt)
-        bi = np.zeros(n_items, dtype=dt)
-        Gp = np.ones(n_users, dtype=dt)
-        Gq = np.ones(n_items, dtype=dt)
-        block_sse = np.zeros(B * B, dtype=np.float64)
+        state = _sgd.State(P, Q, np.zeros(n_users, dtype=dt), np.zeros(n_items, dtype=dt),
+                           np.ones(n_users, dtype=dt), np.ones(n_items, dtype=dt))
         s = dt.type
         # without biases, a step of 0 keeps them at exactly 0 (and mu is 0)
         bias_lr = prm["bias_lr"] if prm["biased"] else (0.0, 0.0)
         args = (s(mu), s(prm["lr"][0]), s(prm["lr"][1]), s(bias_lr[0]), s(bias_lr[1]),
                 s(prm["reg"][0]), s(prm["reg"][1]), s(prm["bias_reg"][0]),
                 s(prm["bias_reg"][1]), prm["schedule"] == "adagrad", s(1.0 / (k + 1)))
+        epochs = epochs_type(grid, state, args, n_threads)
+        params = state[:4]
+        P, Q, bu, bi = params
         for epoch in range(prm["iterations"]):
-            strata = _blocking.epoch_schedule(rng, B)
-            work_ptr, work_blocks = _blocking.assign_workers(strata, grid.block_nnz, n_threads)
-            sgd_kernels.sgd_epoch(grid.ptr, grid.items, grid.values, grid.row_start, B,
-                                  work_ptr, work_blocks, P, Q, bu, bi, Gp, Gq, *args, block_sse)
+            block_sse, finite = epochs.run(_blocking.epoch_schedule(rng, B))
             loss = float(np.sqrt(block_sse.sum() / data.nnz))
-            if not np.isfinite(loss) or not (np.isfinite(bu).all() and np.isfinite(bi).all()):
+            if not np.isfinite(loss) or not finite:
                 raise TrainingDivergedError(
                     f"learning_rate: training diverged at epoch {epoch + 1} (loss "
                     f"{loss}); expected a smaller step, got learning_rate="
                     f"{self.learning_rate!r}: try {max(prm['lr']) / 10:g} or "
                     "learning_rate_schedule='adagrad'. The model was left unfitted.")
+            if monitor.val is not None:  # validation predicts from the current parameters
+                epochs.collect()
             if monitor.after_epoch(epoch, loss, lambda u, i: _predict_rows(
-                    P, Q, bu, bi, mu, row_grid[u], col_grid[i]), (P, Q, bu, bi)):
+                    P, Q, bu, bi, mu, row_grid[u], col_grid[i]), params):
                 break
-        P, Q, bu, bi = monitor.result((P, Q, bu, bi))
+        epochs.collect()
+        P, Q, bu, bi = monitor.result(params)
         return (_ungrid(P[:, :k], grid.row_perm), _ungrid(Q[:, :k], grid.col_perm),
                 _ungrid(bu, grid.row_perm), _ungrid(bi, grid.col_perm))
 

@@ -1,31 +1,4 @@
-"""Fitting fastl2 models on a Dask cluster (``dask.distributed``), with the same Numba kernels.
-
-Install the extra: ``pip install "fastl2[dask]"``. So far: :class:`~fastl2.ImplicitALS`
-(conjugate gradient and Cholesky) and ``BiasedMF(solver="als")``, from an
-:class:`~fastl2.Interactions` or anything their ``fit`` takes; see docs/distributed.md for
-what is planned (DSGD, Dask DataFrame input, faults).
-
-How a fit runs:
-
-- The matrix (confidences or ratings, as the local fit forms them) is cut into blocks of
-  contiguous rows (users) and, transposed, of contiguous columns (items), balanced by their
-  entries; each block is sent once to a worker and stays there. Factor rows (and biases)
-  live on the workers too, one array per block.
-- A half-sweep (say users from items) first joins the item blocks into the whole item matrix
-  Y (and the item biases) on one worker; implicit ALS forms YᵀY + λI there, by the same
-  function as the local fit. Dask copies them to every worker that solves a user block.
-  Each user block is solved by the local kernel (:mod:`fastl2._kernels.als`) against that
-  Y; implicit CG warm-starts from the block's own current rows. (Sending only the rows a
-  block references, Spark's out-blocks, is the planned mode for when Y outgrows a worker.)
-- The factors are gathered to the client once, at the end; also after every iteration when
-  the training loss (implicit) or a validation set (explicit) needs them. Explicit ALS
-  gathers each item half's per-row squared errors (8 bytes a row) for its training RMSE.
-
-Every row is computed by the same arithmetic as in a local fit, from the same inputs; YᵀY
-by the same function on the same matrix, and the training error summed over the same
-per-row array. So the factors are **bit-identical** to ``model.fit(data)`` on one machine,
-whatever the number of workers or blocks.
-"""
+"""Fitting on the cluster: the half-sweeps of ALS as Dask tasks (see the package docstring)."""
 
 from __future__ import annotations
 
@@ -34,9 +7,11 @@ from typing import Any
 
 import numpy as np
 
-from . import _als
-from ._threads import thread_limit
-from ._validation import check_int, fail
+from .. import _als
+from .._threads import thread_limit
+from .._validation import check_int, fail
+from ._cluster import item, on_worker, workers_of
+from ._dsgd import DaskEpochs
 
 __all__ = ["fit"]
 
@@ -64,10 +39,17 @@ def fit(model: Any, data: Any, client: Any, *, n_blocks: int | None = None,
     The fitted model: its factors are ordinary NumPy arrays on the client, so ``recommend``,
     ``save`` and the rest work unchanged.
     """
-    from .models.biased_mf import BiasedMF
-    from .models.implicit_als import ImplicitALS
+    from ..models.biased_mf import BiasedMF
+    from ..models.implicit_als import ImplicitALS
 
-    workers = _workers(client)
+    workers = workers_of(client)
+    if isinstance(model, BiasedMF) and model.solver == "sgd":
+        if n_blocks is not None:
+            fail("n_blocks", "None for BiasedMF(solver=\"sgd\") (its grid is the model's "
+                 "own n_blocks, as in a local fit)", n_blocks)
+        return model._fit(data, None, validation, False, None,
+                          sgd_epochs=functools.partial(DaskEpochs, client=client,
+                                                       workers=workers))
     blocks = 2 * len(workers) if n_blocks is None else check_int("n_blocks", n_blocks,
                                                                   minimum=1)
     where = dict(client=client, workers=workers, n_blocks=blocks)
@@ -79,18 +61,8 @@ def fit(model: Any, data: Any, client: Any, *, n_blocks: int | None = None,
                           functools.partial(DaskImplicitSweeps, **where))
     if isinstance(model, BiasedMF) and model.solver == "als":
         return model._fit(data, None, validation, False, None,
-                          functools.partial(DaskExplicitSweeps, **where))
-    fail("model", "a fastl2.ImplicitALS or fastl2.BiasedMF(solver=\"als\") (the models "
-         "fastl2.distributed fits so far)", model, type_error=True)
-
-
-def _workers(client: Any) -> list[str]:
-    if not (hasattr(client, "scheduler_info") and hasattr(client, "submit")):
-        fail("client", "a dask.distributed.Client", client, type_error=True)
-    workers = sorted(client.scheduler_info()["workers"])
-    if not workers:
-        fail("client", "a cluster with at least one worker", "a cluster with none")
-    return workers
+                          als_sweeps=functools.partial(DaskExplicitSweeps, **where))
+    fail("model", "a fastl2.ImplicitALS or fastl2.BiasedMF", model, type_error=True)
 
 
 class _Blocks:
@@ -124,11 +96,10 @@ class _Blocks:
         """Run ``task(block data, own[b], *args)`` (without ``own[b]`` when ``own`` is None)
         for every block b on its worker; its ``outputs`` results, each as a list of futures
         over the blocks."""
-        done = [client.submit(task, data, *([] if own is None else [own[b]]), *args,
-                              workers=[w], pure=False)
+        done = [on_worker(client, w, task, data, *([] if own is None else [own[b]]), *args)
                 for b, (data, w) in enumerate(zip(self.data, self.workers))]
-        return [[client.submit(_part, d, i, workers=[w], pure=False)
-                 for d, w in zip(done, self.workers)] for i in range(outputs)]
+        return [[on_worker(client, w, item, d, i) for d, w in zip(done, self.workers)]
+                for i in range(outputs)]
 
 
 class _OnCluster:
@@ -238,15 +209,11 @@ class DaskExplicitSweeps(_OnCluster, _als.ExplicitSweeps):
 
 
 # ---------------------------------------------------------------------------- tasks
-def _part(result: tuple, i: int) -> Any:
-    return result[i]
-
-
 def _implicit_block(side: _als.Side, X: np.ndarray, Y: np.ndarray, G: np.ndarray,
                     use_cg: bool, cg_steps: int, k: int, n_threads: int) -> tuple:
     """Solve one block's rows (from a copy of its current rows X, CG's warm start) against Y
     and G = YᵀY + λI; the new rows and the number of rows solved with the fallback ridge."""
-    from ._kernels import als as kernels
+    from .._kernels import als as kernels
 
     X = X.copy()
     with thread_limit(n_threads) as threads:
@@ -261,7 +228,7 @@ def _explicit_block(side: _als.Side, Y: np.ndarray, by: np.ndarray, mu: Any, reg
     """Solve one block's rows against Y and by: factors, biases, per-row squared training
     errors (zeros unless ``with_sse``) and the number of rows solved with the fallback
     ridge."""
-    from ._kernels import als as kernels
+    from .._kernels import als as kernels
 
     n = side.n_rows
     X = np.empty((n, k), dtype=Y.dtype)
