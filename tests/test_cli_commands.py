@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -149,6 +150,8 @@ def test_cross_validation_of_a_model_type_and_of_a_saved_model(files, explicit_m
     (["train", "{train}", "--out", "{dir}/x.npz", "--factors", "0", "-q"], "factors"),
     (["train", "{train}", "--model", "implicit-als", "--validation", "0.1",
       "--out", "{dir}/x.npz"], "--validation"),
+    (["train", "{train}", "--out", "{dir}/x.npz", "--dask-local", "0", "-q"],
+     "--dask-local: expected an integer >= 1"),
     (["recommend", "{model}", "--user", "999999"], "unknown"),
     (["recommend", "{model}", "--user", "abc"], "integer ids"),
     (["recommend", "{dir}/truncated.npz", "--user", "1"], "cannot be read"),
@@ -175,6 +178,52 @@ def test_usage_errors_exit_2(capsys):
         with pytest.raises(SystemExit) as info:
             main(argv)
         assert info.value.code == 2
+
+
+def test_train_on_a_local_dask_cluster_writes_the_same_model(files, capsys, tmp_path):
+    pytest.importorskip("distributed")
+    argv = ["train", files["csv"], "--model", "implicit-als", "--factors", "6",
+            "--iterations", "3", "-q"]
+    local = _json(capsys, *argv, "--out", tmp_path / "local.npz")
+    remote = _json(capsys, *argv, "--out", tmp_path / "dask.npz", "--dask-local", "2")
+    assert remote["dask_workers"] == 2 and "dask_workers" not in local
+    with np.load(local["out"]) as a, np.load(remote["out"]) as b:
+        assert a.files == b.files and "user_factors" in a.files
+        for name in a.files:  # factors, ids, parameters and checksum: bit for bit
+            np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+
+
+def test_dask_options_exclude_each_other(files, capsys, tmp_path):
+    with pytest.raises(SystemExit) as info:
+        main(["train", files["train"], "--out", str(tmp_path / "x.npz"),
+              "--dask-local", "2", "--dask-scheduler", "tcp://127.0.0.1:8786"])
+    assert info.value.code == 2
+    assert "not allowed with argument" in capsys.readouterr().err
+    assert not (tmp_path / "x.npz").exists()
+
+
+@pytest.mark.parametrize("address", ["tcp://127.0.0.1:1", "nonsense://x"])
+def test_a_bad_scheduler_address_is_a_quick_one_line_error(files, capsys, tmp_path,
+                                                           monkeypatch, address):
+    pytest.importorskip("distributed")
+    from fastl2.cli import everyday
+
+    monkeypatch.setattr(everyday, "CONNECT_TIMEOUT", 1)
+    t = time.perf_counter()
+    rc, out, err = _run(capsys, "train", files["train"], "--out", tmp_path / "x.npz", "-q",
+                        "--dask-scheduler", address)
+    assert rc == 1 and time.perf_counter() - t < 10
+    assert err.startswith("fastl2 train: error: --dask-scheduler: expected the address of "
+                          "a running Dask scheduler (reached within 1 s)")
+    assert address in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "x.npz").exists()
+
+
+def test_without_dask_the_options_name_the_extra(files, capsys, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "dask.distributed", None)  # import fails
+    rc, out, err = _run(capsys, "train", files["train"], "--out", tmp_path / "x.npz", "-q",
+                        "--dask-local", "2")
+    assert rc == 1 and 'pip install "fastl2[dask]"' in err and "--dask-local" in err
 
 
 def test_every_command_has_help():

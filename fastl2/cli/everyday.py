@@ -7,20 +7,23 @@ documented in docs/cli.md (stable: keys are only ever added).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
-from .._validation import Detail, fail
+from .._validation import Detail, check_int, fail
 from .data import FORMATS, existing_file, parse_ids, read_data
 
 MODELS = {"biased-mf": "BiasedMF", "implicit-als": "ImplicitALS"}
 RATING_METRICS = ("rmse", "mae")
 RANKING_METRICS = ("precision", "ndcg", "map", "auc", "recall", "hit_rate", "mrr", "coverage")
+CONNECT_TIMEOUT = 10  # seconds to reach the scheduler of --dask-scheduler
 
 
 def _emit(args: argparse.Namespace, doc: dict[str, Any], lines: list[str]) -> None:
@@ -86,20 +89,18 @@ def _train(args: argparse.Namespace) -> int:
     doc: dict[str, Any] = {"command": "train", "model": type(model).__name__,
                            "params": model.get_params(), "users": data.n_users,
                            "items": data.n_items, "interactions": data.nnz}
-    t = time.perf_counter()
     if args.validation is not None:
         if _is_implicit(model):
             fail("--validation", "an option of --model biased-mf (early stopping on RMSE)",
                  Detail("--model implicit-als"))
         train, val = random_split(data, test_fraction=args.validation,
                                   random_state=args.seed)
-        model.fit(train, validation=val, show_progress=not args.quiet)
+        _fit(args, model, train, val, doc)
         vu, vi, vr = val.to_arrays()
         doc["validation_rmse"] = rmse(vr, model.predict(vu, vi))
         doc["best_iteration"] = int(model.best_iteration_) + 1
     else:
-        model.fit(data, show_progress=not args.quiet)
-    doc["fit_seconds"] = time.perf_counter() - t
+        _fit(args, model, data, None, doc)
     if not _is_implicit(model):
         doc["train_rmse"] = float(model.loss_history_[-1])
     doc["out"] = model.save(args.out)
@@ -113,6 +114,54 @@ def _train(args: argparse.Namespace) -> int:
     lines.append(f"saved to {doc['out']}")
     _emit(args, doc, lines)
     return 0
+
+
+def _fit(args: argparse.Namespace, model: Any, data: Any, validation: Any,
+         doc: dict[str, Any]) -> None:
+    """``model.fit``, or :func:`fastl2.distributed.fit` on the Dask cluster of
+    ``--dask-scheduler`` / ``--dask-local`` (its workers counted in ``doc``); the fit's
+    seconds, without the cluster's start, in ``doc``."""
+    with _dask_client(args) as client:
+        t = time.perf_counter()
+        if client is None:
+            extra = {} if validation is None else {"validation": validation}
+            model.fit(data, show_progress=not args.quiet, **extra)
+        else:
+            from ..distributed import fit
+
+            doc["dask_workers"] = len(client.scheduler_info()["workers"])
+            fit(model, data, client, validation=validation)
+        doc["fit_seconds"] = time.perf_counter() - t
+
+
+@contextlib.contextmanager
+def _dask_client(args: argparse.Namespace) -> Iterator[Any]:
+    """None without ``--dask-scheduler`` / ``--dask-local``; else a ``dask.distributed``
+    client of a new local cluster (``--dask-local N``) or connected to the scheduler,
+    closed (with its cluster) on leaving, also on an error."""
+    if args.dask_scheduler is None and args.dask_local is None:
+        yield None
+        return
+    flag = "--dask-scheduler" if args.dask_local is None else "--dask-local"
+    n_workers = None if args.dask_local is None else check_int(flag, args.dask_local,
+                                                               minimum=1)
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError:
+        fail(flag, 'dask.distributed installed (pip install "fastl2[dask]")',
+             Detail("it is not installed"))
+    if n_workers is not None:
+        with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+                          dashboard_address=":0") as cluster, Client(cluster) as client:
+            yield client
+        return
+    try:
+        client = Client(args.dask_scheduler, timeout=CONNECT_TIMEOUT)
+    except (OSError, ValueError) as exc:  # unreachable (timed out) or malformed address
+        fail(flag, f"the address of a running Dask scheduler (reached within "
+             f"{CONNECT_TIMEOUT} s)", Detail(f"{args.dask_scheduler!r}: {exc}"))
+    with client:
+        yield client
 
 
 # ---------------------------------------------------------------------------- evaluate
@@ -263,6 +312,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--seed", type=int, default=0, help="default: %(default)s")
     train.add_argument("--validation", type=float, metavar="FRACTION",
                        help="biased-mf: hold out this fraction for early stopping")
+    dask = train.add_mutually_exclusive_group()
+    dask.add_argument("--dask-scheduler", metavar="ADDRESS",
+                      help="fit on this Dask cluster (fastl2.distributed.fit), e.g. "
+                      "tcp://host:8786")
+    dask.add_argument("--dask-local", type=int, metavar="N",
+                      help="fit on a new local Dask cluster of N worker processes")
     train.add_argument("--out", required=True, help="model file to write (.npz)")
     train.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     train.add_argument("--json", action="store_true", help="print a JSON summary")

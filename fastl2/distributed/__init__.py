@@ -28,5 +28,6 @@ whatever the number of workers or blocks.
 """
 
 from ._fitting import fit
+from ._recommend import recommend_all_to_parquet
 
-__all__ = ["fit"]
+__all__ = ["fit", "recommend_all_to_parquet"]
