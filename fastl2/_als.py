@@ -55,6 +55,13 @@ def balanced_cuts(indptr: np.ndarray, work_per_entry: int, fixed_per_row: int,
     return np.unique(np.concatenate(([0], cuts, [n_rows]))).astype(np.int64)
 
 
+def row_sums(indptr: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Per-row sums in float64, each added in the row's stored order."""
+    rows = np.repeat(np.arange(indptr.size - 1), np.diff(indptr))
+    return np.bincount(rows, weights=values.astype(np.float64, copy=False),
+                       minlength=indptr.size - 1)
+
+
 @dataclass
 class Side:
     """One orientation of the data: CSR rows of this side, the values the kernels read."""
@@ -87,10 +94,15 @@ def kernels(reference: bool):
     return als_kernels
 
 
+def gram(Y: np.ndarray, K: Any = als_kernels) -> np.ndarray:
+    """YᵀY summed by ``K.gram`` over a fixed number of row ranges: the same bits for any
+    thread count, process or machine."""
+    return K.gram(Y, _GRAM_CHUNKS)
+
+
 def regularized_gram(Y: np.ndarray, reg: Any, K: Any = als_kernels) -> np.ndarray:
-    """YᵀY + λI (``reg`` in Y's dtype), YᵀY summed by ``K.gram`` over a fixed number of row
-    ranges: the same bits for any thread count, process or machine."""
-    G = K.gram(Y, _GRAM_CHUNKS)
+    """YᵀY + λI (``reg`` in Y's dtype), YᵀY by :func:`gram`."""
+    G = gram(Y, K)
     G[np.diag_indices_from(G)] += reg
     return G
 
@@ -159,9 +171,6 @@ class ImplicitSweeps:
                                                n_threads)
         self.n_fallback = 0
 
-    def gram(self, Y: np.ndarray) -> np.ndarray:
-        return self.K.gram(Y, _GRAM_CHUNKS)
-
     def half(self, side: Side, chunks: np.ndarray, X: np.ndarray, Y: np.ndarray) -> None:
         """Recompute every row of X from Y; YᵀY + λI formed once here (the fused L2 term)."""
         G = regularized_gram(Y, self.reg, self.K)
@@ -180,13 +189,21 @@ class ImplicitSweeps:
         Σ_observed c + the number of unobserved pairs."""
         out = np.empty(self.users.n_rows, dtype=np.float64)
         self.K.implicit_loss_rows(self.users.indptr, self.users.indices, self.users.values, X,
-                                  Y, self.gram(Y), self.user_chunks, out)
-        reg = float(self.reg) * (float(np.sum(X.astype(np.float64) ** 2))
-                                 + float(np.sum(Y.astype(np.float64) ** 2)))
-        vals = self.users.values
-        n_pairs = self.users.n_rows * self.items.n_rows
-        norm = float(np.sum(np.abs(vals), dtype=np.float64)) + n_pairs - vals.size
-        return (float(np.sum(out)) + reg) / max(norm, 1.0)
+                                  Y, gram(Y, self.K), self.user_chunks, out)
+        return loss_value(out, X, Y, self.reg,
+                          row_sums(self.users.indptr, np.abs(self.users.values)),
+                          self.users.values.size)
+
+
+def loss_value(row_losses: np.ndarray, X: np.ndarray, Y: np.ndarray, reg: Any,
+               row_weights: np.ndarray, nnz: int) -> float:
+    """Implicit ALS's loss from its per-user parts: (Σ row losses + λ(‖X‖² + ‖Y‖²)) /
+    (Σ|c| + the number of unobserved pairs), with Σ|c| summed over per-user sums: the same
+    bits wherever the rows were computed."""
+    penalty = float(reg) * (float(np.sum(X.astype(np.float64) ** 2))
+                            + float(np.sum(Y.astype(np.float64) ** 2)))
+    norm = float(np.sum(row_weights)) + X.shape[0] * Y.shape[0] - nnz
+    return (float(np.sum(row_losses)) + penalty) / max(norm, 1.0)
 
 
 class ExplicitSweeps:

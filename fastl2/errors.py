@@ -14,6 +14,7 @@ __all__ = [
     "NotFittedError",
     "TrainingDivergedError",
     "ModelFileError",
+    "DistributedFitError",
 ]
 
 
@@ -42,3 +43,9 @@ class TrainingDivergedError(Fastl2Error, ArithmeticError):
 
 class ModelFileError(Fastl2Error, ValueError):
     """A model file is missing, truncated, corrupted, of a foreign format or version."""
+
+
+class DistributedFitError(Fastl2Error, RuntimeError):
+    """A fit on a Dask cluster stopped: a worker was lost and ``on_worker_loss="raise"``, or
+    Dask could not finish a task (it killed its workers, or its data was lost). The model is
+    left unfitted."""

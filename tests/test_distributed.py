@@ -176,3 +176,102 @@ def test_bad_arguments_are_named(client):
         fd.fit(fastl2.ImplicitALS(factors=4, iterations=1), X, client, n_blocks=0)
     with pytest.raises(InputTypeError, match="validation"):
         fd.fit(fastl2.ImplicitALS(factors=4, iterations=1), X, client, validation=_ratings())
+
+
+# ---------------------------------------------------------------------------- Dask DataFrames
+def _frame_folder(tmp_path, ids, seed=0, duplicates=False, n_parts=5):
+    """A ratings DataFrame written as a Parquet folder of ``n_parts`` files (users and items
+    as strings or int64, shuffled rows), and the pandas frame."""
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    u, i, r = _ratings(seed=seed).to_arrays()
+    rng = np.random.default_rng(seed)
+    if duplicates:  # repeat some pairs with other ratings
+        again = rng.choice(u.size, u.size // 10, replace=False)
+        u, i = np.concatenate([u, u[again]]), np.concatenate([i, i[again]])
+        r = np.concatenate([r, rng.uniform(1, 5, again.size)])
+    order = rng.permutation(u.size)
+    u, i, r = u[order], i[order], r[order]
+    if ids == "str":
+        u = np.array([f"user-{x:04d}" for x in u], dtype=object)
+        i = np.array([f"item/{x * 7919 % 1000}" for x in i], dtype=object)
+    else:
+        u, i = u.astype(np.int64) * 1_000_003 - 10**9, i.astype(np.int64) * -31
+    df = pd.DataFrame({"who": u, "what": i, "stars": r})
+    folder = tmp_path / f"ratings-{ids}"
+    folder.mkdir()
+    for n, part in enumerate(np.array_split(np.arange(len(df)), n_parts)):
+        df.iloc[part].to_parquet(folder / f"part-{n}.parquet")
+    return folder, df
+
+
+@pytest.mark.parametrize("ids", ["str", "int64"])
+@pytest.mark.parametrize("solver", ["sgd", "als"])
+def test_a_dask_dataframe_from_parquet_gives_the_local_fit(client, tmp_path, ids, solver):
+    dd = pytest.importorskip("dask.dataframe")
+    folder, df = _frame_folder(tmp_path, ids, seed=9)
+    frame = dd.read_parquet(str(folder))
+    assert frame.npartitions == 5
+    params = dict(solver=solver, factors=5, iterations=4, n_blocks=3, random_state=2)
+    local = fastl2.BiasedMF(**params).fit(
+        fastl2.Interactions.from_dataframe(df, "who", "what", "stars"))
+    remote = fd.fit(fastl2.BiasedMF(**params), frame, client,
+                    columns=("who", "what", "stars"), **({} if solver == "sgd" else
+                                                          {"n_blocks": 2}))
+    np.testing.assert_array_equal(remote.user_map_.ids, local.user_map_.ids)
+    np.testing.assert_array_equal(remote.item_map_.ids, local.item_map_.ids)
+    assert remote.user_map_.ids.dtype.kind == ("U" if ids == "str" else "i")
+    for name in _PARAMS:
+        np.testing.assert_array_equal(getattr(remote, name), getattr(local, name))
+    assert remote.global_mean_ == local.global_mean_
+    assert remote.rating_range_ == local.rating_range_
+    assert remote.loss_history_ == local.loss_history_
+    u, i = df["who"].to_numpy()[:5], df["what"].to_numpy()[:5]
+    np.testing.assert_array_equal(remote.predict(u, i), local.predict(u, i))
+
+
+@pytest.mark.parametrize("solver", ["sgd", "als"])
+def test_dask_dataframe_duplicates_follow_the_policy(client, tmp_path, solver):
+    dd = pytest.importorskip("dask.dataframe")
+    folder, df = _frame_folder(tmp_path, "int64", seed=10, duplicates=True)
+    frame = dd.read_parquet(str(folder))
+    cols = ("who", "what", "stars")
+    params = dict(solver=solver, factors=4, iterations=3, n_blocks=4, random_state=0)
+    with pytest.raises(fastl2.errors.InputValueError, match="duplicates"):
+        fd.fit(fastl2.BiasedMF(**params), frame, client, columns=cols)
+    local = fastl2.BiasedMF(**params).fit(
+        fastl2.Interactions.from_dataframe(df, *cols, duplicates="mean"))
+    remote = fd.fit(fastl2.BiasedMF(**params), frame, client, columns=cols,
+                    duplicates="mean")
+    for name in _PARAMS:
+        np.testing.assert_array_equal(getattr(remote, name), getattr(local, name))
+
+
+@pytest.mark.parametrize("use_cg", [True, False])
+def test_implicit_als_from_a_dask_dataframe_without_values(client, tmp_path, use_cg):
+    dd = pytest.importorskip("dask.dataframe")
+    folder, df = _frame_folder(tmp_path, "str", seed=11)
+    frame = dd.read_parquet(str(folder), columns=["who", "what"])
+    params = dict(factors=6, iterations=3, use_cg=use_cg, random_state=1,
+                  calculate_training_loss=True)
+    local = fastl2.ImplicitALS(**params).fit(
+        fastl2.Interactions.from_dataframe(df, "who", "what", None), show_progress=False)
+    remote = fd.fit(fastl2.ImplicitALS(**params), frame, client,
+                    columns=("who", "what", None), n_blocks=3)
+    np.testing.assert_array_equal(remote.user_factors_, local.user_factors_)
+    np.testing.assert_array_equal(remote.item_factors_, local.item_factors_)
+    np.testing.assert_array_equal(remote.item_map_.ids, local.item_map_.ids)
+    assert remote.loss_history_ == local.loss_history_
+
+
+def test_dask_dataframe_errors_name_the_argument(client, tmp_path):
+    dd = pytest.importorskip("dask.dataframe")
+    folder, _ = _frame_folder(tmp_path, "int64", seed=12)
+    frame = dd.read_parquet(str(folder))
+    with pytest.raises(ValueError, match="columns.*who"):
+        fd.fit(fastl2.BiasedMF(), frame, client)  # default columns are not there
+    with pytest.raises(ValueError, match="columns"):
+        fd.fit(fastl2.BiasedMF(), frame, client, columns=("who", "what"))
+    with pytest.raises(ValueError, match="duplicates"):
+        fd.fit(fastl2.BiasedMF(), frame, client, columns=("who", "what", "stars"),
+               duplicates="first")

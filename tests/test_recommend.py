@@ -147,10 +147,11 @@ def test_recommend_bad_arguments_are_named(implicit_fit):
 def test_fold_in_equals_the_full_als_half_step(implicit_fit, planted):
     """recalculate_user solves exactly what a users half-step of the fit would give."""
     from fastl2 import _als
+    from fastl2.models import implicit_als
 
     model, M = implicit_fit
     prm = model._checked_params()
-    users, items = _als.both_sides(M.astype(np.float64), model._confidence(M.data, prm))
+    users, items = _als.both_sides(M.astype(np.float64), implicit_als.confidence(M.data, prm))
     sweeps = _als.ImplicitSweeps(users, items, 6, 0.05, False, 3, 1, np.dtype(np.float64))
     X = model.user_factors.copy()
     sweeps.half(users, sweeps.user_chunks, X, model.item_factors)

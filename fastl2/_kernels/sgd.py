@@ -251,16 +251,24 @@ def sgd_epoch(ptr, items, ratings, row_start, n_blocks, work_ptr, work_blocks, P
                                           reg_bu, reg_bi, adaptive, inv_k1)
 
 
-@numba.njit(fastmath=_STRICT, nogil=True, cache=CACHE)
+@numba.njit(parallel=True, fastmath=_STRICT, nogil=True, cache=CACHE)
 def sgd_block(ptr, items, ratings, P, Q, bu, bi, Gp, Gq, mu, lr_p, lr_q, lr_bu, lr_bi, reg_p,
               reg_q, reg_bu, reg_bi, adaptive, inv_k1):  # pragma: no cover - compiled
     """One block of the grid on its own, as distributed SGD (DSGD) runs it on a worker.
 
     ``P``, ``bu``, ``Gp`` are the block's row group (row ``r`` is its ``r``-th grid row),
     ``Q``, ``bi``, ``Gq`` its column group; row ``r``'s entries are
-    ``ptr[r]…ptr[r + 1]`` of ``items`` (indices into the column group) and ``ratings``. The same code as a
-    block of :func:`sgd_epoch`, so the updates are the same bits. Returns the sum of the
-    squared pre-update errors.
+    ``ptr[r]…ptr[r + 1]`` of ``items`` (indices into the column group) and ``ratings``.
+    The same code as a block of :func:`sgd_epoch`, so the updates are the same bits. Returns
+    the sum of the squared pre-update errors.
+
+    The one-iteration ``prange`` is deliberate: Numba compiles a parallel loop's body as a
+    function of its own, which LLVM optimizes as it does :func:`sgd_epoch`'s (measured: 1.65x
+    faster than the same body in a plain function).
     """
-    return _sgd_block(0, ptr.shape[0] - 1, 0, ptr, items, ratings, P, Q, bu, bi, Gp, Gq, mu,
-                      lr_p, lr_q, lr_bu, lr_bi, reg_p, reg_q, reg_bu, reg_bi, adaptive, inv_k1)
+    sse = np.zeros(1)
+    for _ in numba.prange(1):
+        sse[0] = _sgd_block(0, ptr.shape[0] - 1, 0, ptr, items, ratings, P, Q, bu, bi, Gp, Gq,
+                            mu, lr_p, lr_q, lr_bu, lr_bi, reg_p, reg_q, reg_bu, reg_bi,
+                            adaptive, inv_k1)
+    return sse[0]

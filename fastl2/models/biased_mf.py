@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import _als, _blocking, _sgd
+from .. import _als, _blocking, _sgd, _source
 from .._init import random_factors
 from .._idmap import IdMap
 from .._threads import thread_limit
@@ -206,34 +206,32 @@ class BiasedMF(RecommenderMixin, Estimator):
         TrainingDivergedError
             The loss became NaN/inf (learning rate too high); the model is left unfitted.
         """
-        return self._fit(X, y, validation, show_progress, callback)
+        return self._fit(lambda dt: _source.Local(as_interactions(X, dt, y=y)), validation,
+                         show_progress, callback)
 
-    def _fit(self, X: Any, y: Any, validation: Any, show_progress: bool, callback: Any, *,
-             als_sweeps: Any = _als.ExplicitSweeps,
-             sgd_epochs: Any = _sgd.LocalEpochs) -> "BiasedMF":
-        """:meth:`fit` with the ALS half-sweeps run by ``als_sweeps`` (the constructor and
-        methods of :class:`fastl2._als.ExplicitSweeps`) and the SGD epochs by ``sgd_epochs``
-        (those of :class:`fastl2._sgd.LocalEpochs`): local here, on a Dask cluster in
-        :mod:`fastl2.distributed`."""
+    def _fit(self, source_of: Any, validation: Any, show_progress: bool,
+             callback: Any) -> "BiasedMF":
+        """:meth:`fit` on the training data ``source_of(dtype)``: a
+        :class:`fastl2._source.Local` here, blocks on a Dask cluster in
+        :mod:`fastl2.distributed` (it runs the SGD epochs or ALS half-sweeps where the data
+        is)."""
         prm = self._checked_params()
         check_callable("callback", callback)
         dt = prm["dtype"]
-        data = as_interactions(X, dt, y=y)
+        data = source_of(dt)
         if data.nnz == 0:
             fail("X", "at least one rating", data)
         rng = check_random_state("random_state", self.random_state)
         self._clear_fitted()
         val = None if validation is None else self._validation_arrays(validation, data)
 
-        mu = float(np.mean(data.matrix.data, dtype=np.float64)) if prm["biased"] else 0.0
+        mu = data.mean() if prm["biased"] else 0.0
         monitor = _Monitor(prm, val, show_progress, callback)
         with thread_limit(prm["num_threads"]) as n_threads:
             if prm["solver"] == "sgd":
-                P, Q, bu, bi = self._run_sgd(data, prm, rng, mu, n_threads, monitor,
-                                             sgd_epochs)
+                P, Q, bu, bi = self._run_sgd(data, prm, rng, mu, n_threads, monitor)
             else:
-                P, Q, bu, bi = self._run_als(data, prm, rng, mu, n_threads, monitor,
-                                             als_sweeps)
+                P, Q, bu, bi = self._run_als(data, prm, rng, mu, n_threads, monitor)
         for name, arr in (("user_factors_", P), ("item_factors_", Q), ("user_bias_", bu),
                           ("item_bias_", bi)):
             if not np.isfinite(arr).all():
@@ -246,19 +244,18 @@ class BiasedMF(RecommenderMixin, Estimator):
         self.global_mean_ = mu
         self.user_map_ = data.user_map
         self.item_map_ = data.item_map
-        vals = data.matrix.data
         self.rating_range_ = (data.rating_scale if data.rating_scale is not None
-                              else (float(vals.min()), float(vals.max())))
+                              else data.value_range())
         self.loss_history_ = monitor.losses
         self.validation_history_ = monitor.val_history
         self.n_iter_ = len(monitor.losses)
         self.best_iteration_ = monitor.best_epoch
         return self
 
-    def _run_sgd(self, data: Interactions, prm: dict[str, Any], rng: np.random.Generator,
-                 mu: float, n_threads: int, monitor: "_Monitor", epochs_type: Any):
+    def _run_sgd(self, data: Any, prm: dict[str, Any], rng: np.random.Generator, mu: float,
+                 n_threads: int, monitor: "_Monitor"):
         dt, k, B = prm["dtype"], prm["factors"], prm["n_blocks"]
-        grid = _blocking.build_grid(data.matrix, B, values_dtype=dt)
+        grid = data.grid(B, dt)
         row_grid = np.empty_like(grid.row_perm)
         row_grid[grid.row_perm] = np.arange(grid.row_perm.size)
         col_grid = np.empty_like(grid.col_perm)
@@ -274,7 +271,7 @@ class BiasedMF(RecommenderMixin, Estimator):
         args = (s(mu), s(prm["lr"][0]), s(prm["lr"][1]), s(bias_lr[0]), s(bias_lr[1]),
                 s(prm["reg"][0]), s(prm["reg"][1]), s(prm["bias_reg"][0]),
                 s(prm["bias_reg"][1]), prm["schedule"] == "adagrad", s(1.0 / (k + 1)))
-        epochs = epochs_type(grid, state, args, n_threads)
+        epochs = data.sgd_epochs(grid, state, args, n_threads)
         params = state[:4]
         P, Q, bu, bi = params
         for epoch in range(prm["iterations"]):
@@ -296,16 +293,15 @@ class BiasedMF(RecommenderMixin, Estimator):
         return (_ungrid(P[:, :k], grid.row_perm), _ungrid(Q[:, :k], grid.col_perm),
                 _ungrid(bu, grid.row_perm), _ungrid(bi, grid.col_perm))
 
-    def _run_als(self, data: Interactions, prm: dict[str, Any], rng: np.random.Generator,
-                 mu: float, n_threads: int, monitor: "_Monitor", sweeps_type: Any):
+    def _run_als(self, data: Any, prm: dict[str, Any], rng: np.random.Generator, mu: float,
+                 n_threads: int, monitor: "_Monitor"):
         dt, k = prm["dtype"], prm["factors"]
-        users, items = _als.both_sides(data.matrix, data.matrix.data.astype(dt, copy=False))
         n_users, n_items = data.shape
         P, Q = _init_factors(rng, n_users, n_items, k, prm, dt)
         bu = np.zeros(n_users, dtype=dt)
         bi = np.zeros(n_items, dtype=dt)
-        sweeps = sweeps_type(users, items, k, prm["reg"], prm["bias_reg"], prm["weighted"], mu,
-                             n_threads, dt)
+        sweeps = data.explicit_sweeps(k, prm["reg"], prm["bias_reg"], prm["weighted"], mu,
+                                      n_threads, dt)
         for epoch in range(prm["iterations"]):
             loss = sweeps.iteration(P, bu, Q, bi)
             if monitor.val is not None:  # validation predicts from the current parameters
@@ -319,7 +315,7 @@ class BiasedMF(RecommenderMixin, Estimator):
         return monitor.result((P, Q, bu, bi))
 
 
-    def _validation_arrays(self, validation: Any, data: Interactions):
+    def _validation_arrays(self, validation: Any, data: Any):
         if isinstance(validation, Interactions):
             users, items, values = validation.to_arrays()
         elif isinstance(validation, tuple) and len(validation) == 3:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from collections.abc import Callable
@@ -9,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import _als
+from .. import _als, _source
 from .._idmap import IdMap
 from .._init import random_factors
 from .._threads import thread_limit
@@ -141,31 +142,6 @@ class ImplicitALS(RecommenderMixin, Estimator):
         check_representable("regularization", prm["reg"], prm["dtype"])
         return prm
 
-    def _confidence(self, values: np.ndarray, prm: dict[str, Any]) -> np.ndarray:
-        """Signed confidence: |value| = c_ui, sign = preference (kernels' convention).
-
-        Computed in float64 by blocks of entries (no full-size float64 temporaries: the fit's
-        memory stays within twice the data plus the model) and stored in the model dtype."""
-        out = np.empty(values.shape, dtype=prm["dtype"])
-        for start in range(0, values.size, _CONF_BLOCK):
-            v = values[start:start + _CONF_BLOCK]
-            a = np.abs(v.astype(np.float64))
-            if prm["confidence"] == "linear":
-                c = 1.0 + prm["alpha"] * a
-            elif prm["confidence"] == "log":
-                c = 1.0 + prm["alpha"] * np.log1p(a / prm["epsilon"])
-            else:
-                c = prm["alpha"] * a
-            np.negative(c, out=c, where=~(v > 0))
-            block = out[start:start + _CONF_BLOCK]
-            with np.errstate(over="ignore"):  # an overflow is reported just below
-                block[...] = c
-            if not np.isfinite(block).all():
-                fail("alpha", "a confidence scale that keeps every confidence finite in "
-                     f"{prm['dtype'].name}",
-                     Detail(f"alpha={prm['alpha']!r} (confidence overflow)"))
-        return out
-
     def fit(self, user_items: Any, show_progress: Any = True,
             callback: Callable[[int, float, float | None], Any] | None = None, *,
             y: Any = None) -> "ImplicitALS":
@@ -191,31 +167,22 @@ class ImplicitALS(RecommenderMixin, Estimator):
         """
         if y is None and np.ndim(show_progress) == 1:  # scikit-learn's positional y
             y, show_progress = show_progress, False
-        return self._fit(user_items, show_progress, callback, y, _als.ImplicitSweeps)
+        return self._fit(lambda dt: _source.Local(as_interactions(
+            user_items, dt, name="user_items", y=y)), show_progress, callback)
 
-    def _fit(self, user_items: Any, show_progress: Any, callback: Any, y: Any,
-             sweeps_type: Any) -> "ImplicitALS":
-        """:meth:`fit` with the half-sweeps run by ``sweeps_type`` (its constructor and
-        methods as :class:`fastl2._als.ImplicitSweeps`'s, plus ``collect(X, Y)``, which
-        writes the factors into X and Y): local here, on a Dask cluster in
-        :mod:`fastl2.distributed`."""
+    def _fit(self, source_of: Any, show_progress: Any, callback: Any) -> "ImplicitALS":
+        """:meth:`fit` on the training data ``source_of(dtype)``: a
+        :class:`fastl2._source.Local` here, blocks on a Dask cluster in
+        :mod:`fastl2.distributed` (it runs the half-sweeps where the data is)."""
         prm = self._checked_params()
         check_callable("callback", callback)
         dt = prm["dtype"]
-        data = as_interactions(user_items, dt, name="user_items", y=y)
-        matrix = data.matrix
-        if not np.isfinite(matrix.data).all():
-            bad = int((~np.isfinite(matrix.data)).sum())
-            fail("user_items", "finite values", Detail(f"{bad} NaN/inf values"))
-        if (matrix.data == 0).any():
-            matrix = matrix.copy()
-            matrix.eliminate_zeros()
+        data = source_of(dt)
+        data.prepare_implicit(functools.partial(confidence, prm=prm), "user_items")
         rng = check_random_state("random_state", self.random_state)
         self._clear_fitted()
 
-        conf = self._confidence(matrix.data, prm)
-        users, items = _als.both_sides(matrix, conf)
-        n_users, n_items = matrix.shape
+        n_users, n_items = data.shape
         k = prm["factors"]
         # implicit's initialisation, uniform in [0, 0.01), drawn in float64 so that both
         # dtypes start from the same point
@@ -224,8 +191,8 @@ class ImplicitALS(RecommenderMixin, Estimator):
         losses: list[float] = []
         progress = _Progress(prm["iterations"], show_progress)
         with thread_limit(prm["num_threads"]) as n_threads:
-            sweeps = sweeps_type(users, items, k, prm["reg"], prm["use_cg"], prm["cg_steps"],
-                                 n_threads, dt)
+            sweeps = data.implicit_sweeps(k, prm["reg"], prm["use_cg"], prm["cg_steps"],
+                                          n_threads, dt)
             for it in range(prm["iterations"]):
                 start = time.perf_counter()
                 sweeps.iteration(X, Y)
@@ -273,7 +240,7 @@ class ImplicitALS(RecommenderMixin, Estimator):
                  Detail("NaN/inf values"))
         rows.eliminate_zeros()
         other = self.item_factors_ if which == "user" else self.user_factors_
-        return _als.implicit_fold_in(rows, self._confidence(rows.data, prm), other,
+        return _als.implicit_fold_in(rows, confidence(rows.data, prm), other,
                                      prm["reg"]), None
 
     def _fold_in_users(self, rows: Any, include_bias: bool):
@@ -337,3 +304,29 @@ class _Progress:
 
 
 AlternatingLeastSquares = ImplicitALS
+
+
+def confidence(values: np.ndarray, prm: dict[str, Any]) -> np.ndarray:
+    """Signed confidence: |value| = c_ui, sign = preference (kernels' convention).
+
+    Computed in float64 by blocks of entries (no full-size float64 temporaries: the fit's
+    memory stays within twice the data plus the model) and stored in the model dtype."""
+    out = np.empty(values.shape, dtype=prm["dtype"])
+    for start in range(0, values.size, _CONF_BLOCK):
+        v = values[start:start + _CONF_BLOCK]
+        a = np.abs(v.astype(np.float64))
+        if prm["confidence"] == "linear":
+            c = 1.0 + prm["alpha"] * a
+        elif prm["confidence"] == "log":
+            c = 1.0 + prm["alpha"] * np.log1p(a / prm["epsilon"])
+        else:
+            c = prm["alpha"] * a
+        np.negative(c, out=c, where=~(v > 0))
+        block = out[start:start + _CONF_BLOCK]
+        with np.errstate(over="ignore"):  # an overflow is reported just below
+            block[...] = c
+        if not np.isfinite(block).all():
+            fail("alpha", "a confidence scale that keeps every confidence finite in "
+                 f"{prm['dtype'].name}",
+                 Detail(f"alpha={prm['alpha']!r} (confidence overflow)"))
+    return out

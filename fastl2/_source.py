@@ -1,0 +1,78 @@
+"""Where a fit's training data lives, and what the training loops ask of it.
+
+The training loops of ``ImplicitALS`` and ``BiasedMF`` ask their data for its size, its id
+maps, a few per-user sums, and for the half-sweeps or epochs that run on it. :class:`Local`
+holds an :class:`~fastl2.Interactions` on this machine; :mod:`fastl2.distributed` has a twin
+whose blocks live on Dask workers and which answers the same questions, so one training loop
+serves both and both give the same bits.
+
+Sums that both must give bit for bit are taken per user row (in the row's stored order) and
+then added over the rows by ``numpy.sum``: a cluster computes the rows of each block and
+concatenates them, which gives the same array and so the same total.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from . import _als, _blocking, _sgd
+from ._validation import Detail, fail
+from .interactions import Interactions
+
+
+class Local:
+    """Training data held in this process (an :class:`~fastl2.Interactions`)."""
+
+    def __init__(self, data: Interactions):
+        self.data = data
+        self.shape = data.shape
+        self.nnz = data.nnz
+        self.user_map, self.item_map = data.user_map, data.item_map
+        self.rating_scale = data.rating_scale
+        self._sides: tuple[_als.Side, _als.Side] | None = None
+
+    # ------------------------------------------------------------------ explicit ratings
+    def mean(self) -> float:
+        """The mean rating, as the sum of the per-user sums over the ratings."""
+        m = self.data.matrix
+        return float(np.sum(_als.row_sums(m.indptr, m.data))) / max(m.nnz, 1)
+
+    def value_range(self) -> tuple[float, float]:
+        vals = self.data.matrix.data
+        return float(vals.min()), float(vals.max())
+
+    def explicit_sweeps(self, factors: int, reg: tuple, bias_reg: tuple, weighted: bool,
+                        mu: float, n_threads: int, dtype: np.dtype) -> _als.ExplicitSweeps:
+        m = self.data.matrix
+        users, items = _als.both_sides(m, m.data.astype(dtype, copy=False))
+        return _als.ExplicitSweeps(users, items, factors, reg, bias_reg, weighted, mu,
+                                   n_threads, dtype)
+
+    def grid(self, n_blocks: int, dtype: np.dtype) -> _blocking.BlockGrid:
+        return _blocking.build_grid(self.data.matrix, n_blocks, values_dtype=dtype)
+
+    def sgd_epochs(self, grid: _blocking.BlockGrid, state: _sgd.State, args: tuple,
+                   n_threads: int) -> _sgd.LocalEpochs:
+        return _sgd.LocalEpochs(grid, state, args, n_threads)
+
+    # ------------------------------------------------------------------ implicit feedback
+    def prepare_implicit(self, confidence: Any, name: str) -> None:
+        """Check the values (finite), drop explicit zeros and form both sides with the
+        signed confidences ``confidence(values)``."""
+        matrix = self.data.matrix
+        if not np.isfinite(matrix.data).all():
+            bad = int((~np.isfinite(matrix.data)).sum())
+            fail(name, "finite values", Detail(f"{bad} NaN/inf values"))
+        if (matrix.data == 0).any():
+            matrix = matrix.copy()
+            matrix.eliminate_zeros()
+        self._sides = _als.both_sides(matrix, confidence(matrix.data))
+
+    def implicit_sweeps(self, factors: int, reg: float, use_cg: bool, cg_steps: int,
+                        n_threads: int, dtype: np.dtype) -> _als.ImplicitSweeps:
+        users, items = self._sides
+        return _als.ImplicitSweeps(users, items, factors, reg, use_cg, cg_steps, n_threads,
+                                   dtype)
+
