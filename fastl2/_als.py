@@ -184,6 +184,9 @@ class ImplicitSweeps:
     def collect(self, X: np.ndarray, Y: np.ndarray) -> None:
         """Nothing to do: the half-sweeps update X and Y in place."""
 
+    def rebase(self) -> None:
+        """Nothing to do (on a cluster: restart the factors' lineage from the client's)."""
+
     def loss(self, X: np.ndarray, Y: np.ndarray) -> float:
         """Objective Σ c (p − x·y)² + λ(‖X‖² + ‖Y‖²), divided (like ``implicit``) by
         Σ_observed c + the number of unobserved pairs."""
@@ -231,6 +234,9 @@ class ExplicitSweeps:
 
     def collect(self, P, bu, Q, bi) -> None:
         """Nothing to do: the half-sweeps update the arrays in place."""
+
+    def rebase(self) -> None:
+        """Nothing to do (on a cluster: restart the factors' lineage from the client's)."""
 
     def iteration(self, P, bu, Q, bi) -> float:
         """Users then items; returns the training RMSE after the item half (the only error

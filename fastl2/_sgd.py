@@ -46,3 +46,6 @@ class LocalEpochs:
     def collect(self) -> None:
         """Bring the state up to date in ``self.state`` (here it always is)."""
 
+    def rebase(self) -> None:
+        """Nothing to do (on a cluster: restart the states' lineage from ``self.state``)."""
+

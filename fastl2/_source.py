@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _als, _blocking, _sgd
+from . import _als, _blocking, _checkpoint, _sgd
 from ._validation import Detail, fail
 from .interactions import Interactions
 
@@ -32,6 +32,10 @@ class Local:
         self.user_map, self.item_map = data.user_map, data.item_map
         self.rating_scale = data.rating_scale
         self._sides: tuple[_als.Side, _als.Side] | None = None
+
+    def fingerprint(self) -> str:
+        return _checkpoint.fingerprint(self.shape, self.user_map.ids, self.item_map.ids,
+                                       np.diff(self.data.matrix.indptr))
 
     # ------------------------------------------------------------------ explicit ratings
     def mean(self) -> float:

@@ -26,7 +26,6 @@ from .errors import ModelFileError
 
 FORMAT = "fastl2"
 FORMAT_VERSION = 1
-_META = ("__format__", "__format_version__", "__class__", "__params__", "__checksum__")
 
 
 def _registry() -> dict[str, type]:
@@ -71,15 +70,20 @@ def save_model(model: Any, path: Any) -> str:
     path = os.fspath(path)
     if not path.endswith(".npz"):
         path += ".npz"
-    arrays = dict(model._state_arrays())
-    meta = {
-        "__format__": np.array(FORMAT),
-        "__format_version__": np.array(FORMAT_VERSION, dtype=np.int64),
-        "__class__": np.array(type(model).__name__),
-        "__params__": np.array(_json_params(model)),
-    }
-    payload = {**arrays, **meta}
-    payload["__checksum__"] = np.array(_checksum({**arrays, **meta}))
+    payload = dict(model._state_arrays())
+    payload["__class__"] = np.array(type(model).__name__)
+    payload["__params__"] = np.array(_json_params(model))
+    write_checked(path, FORMAT, payload)
+    return path
+
+
+def write_checked(path: str, file_format: str, payload: dict[str, np.ndarray]) -> None:
+    """Write ``payload`` with the format marker, version and checksum to ``path``
+    atomically: a temporary file in the target's directory is written, flushed, fsynced and
+    renamed over the target."""
+    payload = {**payload, "__format__": np.array(file_format),
+               "__format_version__": np.array(FORMAT_VERSION, dtype=np.int64)}
+    payload["__checksum__"] = np.array(_checksum(payload))
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         fail("path", "a file in an existing directory", Detail(f"{path!r}"))
@@ -96,7 +100,45 @@ def save_model(model: Any, path: Any) -> str:
         except FileNotFoundError:
             pass
         raise
-    return path
+
+
+def read_checked(path: str, file_format: str, name: str = "path") -> dict[str, np.ndarray]:
+    """The arrays of a file written by :func:`write_checked` with ``file_format`` (without
+    the marker, version and checksum), after checking all three; errors name ``name``.
+
+    Raises
+    ------
+    ModelFileError
+        Missing, truncated, corrupted, foreign, or written by a newer format version.
+    """
+    kind = "model" if file_format == FORMAT else file_format.rsplit("-", 1)[-1]
+    what = f"fastl2 {kind}"
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {key: npz[key] for key in npz.files}
+    except FileNotFoundError:
+        raise ModelFileError(f"{name}: expected an existing {what} file, got {path!r} "
+                             "(no such file)") from None
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as exc:
+        why = (f"{type(exc).__name__}: {exc}" if "pickle" not in str(exc)
+               else "it holds pickled Python objects, which fastl2 never loads")
+        raise ModelFileError(f"{name}: expected a fastl2 .npz {kind} file, got {path!r} which "
+                             f"cannot be read as one ({why})") from None
+    markers = ("__format__", "__format_version__", "__checksum__")
+    missing = [m for m in markers if m not in arrays]
+    if missing or str(arrays.get("__format__", "")) != file_format:
+        raise ModelFileError(f"{name}: expected a {what} file, got {path!r}, a .npz "
+                             f"without fastl2's markers (missing {missing})")
+    version = int(arrays["__format_version__"])
+    if version > FORMAT_VERSION:
+        raise ModelFileError(f"{name}: expected format version <= {FORMAT_VERSION}, got "
+                             f"version {version} in {path!r}: upgrade fastl2 to read it")
+    stored = str(arrays.pop("__checksum__"))
+    if _checksum(arrays) != stored:
+        raise ModelFileError(f"{name}: expected arrays matching the stored checksum, got a "
+                             f"mismatch in {path!r}: the file is corrupted")
+    del arrays["__format__"], arrays["__format_version__"]
+    return arrays
 
 
 def load(path: Any) -> Any:
@@ -108,37 +150,19 @@ def load(path: Any) -> Any:
         Missing, truncated, corrupted, foreign, or written by a newer format version.
     """
     path = os.fspath(path)
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {name: npz[name] for name in npz.files}
-    except FileNotFoundError:
-        raise ModelFileError(f"path: expected an existing fastl2 model file, got {path!r} "
-                             "(no such file)") from None
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as exc:
-        why = (f"{type(exc).__name__}: {exc}" if "pickle" not in str(exc)
-               else "it holds pickled Python objects, which fastl2 never loads")
-        raise ModelFileError(f"path: expected a fastl2 .npz model file, got {path!r} which "
-                             f"cannot be read as one ({why})") from None
-    missing = [m for m in _META if m not in arrays]
-    if missing or str(arrays.get("__format__", "")) != FORMAT:
+    arrays = read_checked(path, FORMAT)
+    missing = [m for m in ("__class__", "__params__") if m not in arrays]
+    if missing:
         raise ModelFileError(f"path: expected a fastl2 model file, got {path!r}, a .npz "
                              f"without fastl2's markers (missing {missing})")
-    version = int(arrays["__format_version__"])
-    if version > FORMAT_VERSION:
-        raise ModelFileError(f"path: expected format version <= {FORMAT_VERSION}, got "
-                             f"version {version} in {path!r}: upgrade fastl2 to read it")
-    stored = str(arrays.pop("__checksum__"))
-    if _checksum(arrays) != stored:
-        raise ModelFileError(f"path: expected arrays matching the stored checksum, got a "
-                             f"mismatch in {path!r}: the file is corrupted")
-    cls_name = str(arrays["__class__"])
+    cls_name = str(arrays.pop("__class__"))
     registry = _registry()
     if cls_name not in registry:
         raise ModelFileError(f"path: expected a model class among {sorted(registry)}, got "
                              f"{cls_name!r} in {path!r}")
-    params = json.loads(str(arrays["__params__"]))
+    params = json.loads(str(arrays.pop("__params__")))
     if isinstance(params.get("dtype"), str):
         params["dtype"] = np.dtype(params["dtype"]).type  # as given to the constructor
     model = registry[cls_name](**params)
-    model._set_state_arrays({k: v for k, v in arrays.items() if k not in _META})
+    model._set_state_arrays(arrays)
     return model

@@ -275,3 +275,49 @@ def test_dask_dataframe_errors_name_the_argument(client, tmp_path):
     with pytest.raises(ValueError, match="duplicates"):
         fd.fit(fastl2.BiasedMF(), frame, client, columns=("who", "what", "stars"),
                duplicates="first")
+
+
+# ---------------------------------------------------------------------------- checkpoints
+@pytest.mark.parametrize("make", [
+    lambda n: fastl2.ImplicitALS(factors=6, iterations=n, random_state=3,
+                                 calculate_training_loss=True),
+    lambda n: fastl2.BiasedMF(factors=6, iterations=n, n_blocks=3, random_state=3,
+                              learning_rate_schedule="adagrad", learning_rate=0.1),
+    lambda n: fastl2.BiasedMF(solver="als", factors=6, iterations=n, random_state=3),
+], ids=["implicit-als", "dsgd", "explicit-als"])
+def test_a_fit_resumed_from_its_checkpoint_ends_with_the_same_bits(client, tmp_path, make):
+    data = _ratings(seed=13)
+    X = data.matrix if isinstance(make(1), fastl2.ImplicitALS) else data
+    whole = fd.fit(make(5), X, client)
+    path = tmp_path / "state.npz"
+    first = fd.fit(make(3), X, client, checkpoint=path, checkpoint_every=2)
+    assert path.exists() and len(first.loss_history_) == 3
+    resumed = fd.fit(make(5), X, client, checkpoint=path, checkpoint_every=2, resume=True)
+    np.testing.assert_array_equal(resumed.user_factors_, whole.user_factors_)
+    np.testing.assert_array_equal(resumed.item_factors_, whole.item_factors_)
+    assert resumed.loss_history_ == whole.loss_history_
+    assert not np.array_equal(first.user_factors_, whole.user_factors_)  # it did go on
+
+
+def test_checkpoints_are_never_overwritten_or_mixed_up(client, tmp_path):
+    data = _ratings(seed=14)
+    path = tmp_path / "state.npz"
+    fd.fit(fastl2.BiasedMF(solver="als", factors=4, iterations=2), data, client,
+           checkpoint=path, checkpoint_every=1)
+    saved = path.read_bytes()
+    with pytest.raises(ValueError, match="checkpoint.*resume=True"):
+        fd.fit(fastl2.BiasedMF(solver="als", factors=4, iterations=2), data, client,
+               checkpoint=path)
+    with pytest.raises(ValueError, match="checkpoint.*this model and data"):
+        fd.fit(fastl2.BiasedMF(solver="als", factors=5, iterations=2), data, client,
+               checkpoint=path, resume=True)
+    with pytest.raises(ValueError, match="checkpoint.*this model and data"):
+        fd.fit(fastl2.BiasedMF(solver="als", factors=4, iterations=2), _ratings(seed=15),
+               client, checkpoint=path, resume=True)
+    assert path.read_bytes() == saved  # refused, untouched
+    path.write_bytes(saved[: len(saved) // 2])
+    with pytest.raises(fastl2.errors.ModelFileError, match="checkpoint"):
+        fd.fit(fastl2.BiasedMF(solver="als", factors=4, iterations=2), data, client,
+               checkpoint=path, resume=True)
+    with pytest.raises(ValueError, match="checkpoint_every"):
+        fd.fit(fastl2.BiasedMF(), data, client, checkpoint=tmp_path / "x", checkpoint_every=0)

@@ -42,6 +42,11 @@ class _Sweeps:
             sides = self._sides()
             self.arrays = [sides[n % 2].place(self.client, F) for n, F in enumerate(arrays)]
 
+    def rebase(self) -> None:
+        """Place the factors again from the client's arrays at the next iteration (after a
+        checkpoint): what is lost later is recomputed from there, not from the start."""
+        self.arrays = None
+
     def _collect(self, *arrays: np.ndarray) -> None:
         if self.arrays is not None:
             sides = self._sides()

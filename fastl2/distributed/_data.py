@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .. import _als, _blocking, _sgd
+from .. import _als, _blocking, _checkpoint, _sgd
 from .._idmap import IdMap, normalize_ids
 from .._kernels import grid as grid_kernels
 from .._validation import Detail, fail
@@ -85,8 +85,14 @@ class ClusterData:
         counts = client.gather(users.map(client, _row_counts))
         self.row_counts = np.concatenate(counts) if counts else np.zeros(0, np.int64)
         self.nnz = int(self.row_counts.sum())
+        self.key = _checkpoint.fingerprint(self.shape, user_map.ids, item_map.ids,
+                                           self.row_counts)
         self.items: Blocks | None = None
         self.row_weights: np.ndarray | None = None
+
+    def fingerprint(self) -> str:
+        """As the local data's (taken before implicit ALS drops zeros)."""
+        return self.key
 
     # ------------------------------------------------------------------ explicit ratings
     def mean(self) -> float:

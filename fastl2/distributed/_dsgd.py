@@ -94,6 +94,11 @@ class DaskEpochs:
                 block_sse[g * B:(g + 1) * B] = row
         return block_sse, finite
 
+    def rebase(self) -> None:
+        """Place the states again from ``self.state`` at the next epoch (after a checkpoint):
+        what is lost later is recomputed from there, not from the start."""
+        self.bundles = None
+
     def collect(self) -> None:
         """Gather every group's state into ``self.state``."""
         if self.bundles is None:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import functools
+import os
 from concurrent.futures import CancelledError
 from typing import Any
 
-from .._validation import check_choice, check_int, fail
+from .._validation import check_bool, check_choice, check_int, fail
 from ..errors import DistributedFitError
 from ._cluster import Watch, workers_of
 from ._data import cluster_data
@@ -15,7 +16,8 @@ from ._data import cluster_data
 def fit(model: Any, data: Any, client: Any, *, n_blocks: int | None = None,
         validation: Any = None, columns: tuple = ("user", "item", "rating"),
         duplicates: str = "raise", on_worker_loss: str = "recompute",
-        show_progress: bool = False, callback: Any = None) -> Any:
+        show_progress: bool = False, callback: Any = None, checkpoint: Any = None,
+        checkpoint_every: int = 5, resume: bool = False) -> Any:
     """Fit ``model`` on the Dask cluster of ``client``; returns the model, fitted as by
     ``model.fit`` on the same data on one machine (the same factors, bit for bit).
 
@@ -55,6 +57,18 @@ def fit(model: Any, data: Any, client: Any, *, n_blocks: int | None = None,
         :class:`~fastl2.errors.DistributedFitError`.
     show_progress, callback :
         As in the model's ``fit`` (called on the client after every iteration).
+    checkpoint : str or PathLike, optional
+        A file (``.npz``) where the training state is saved every ``checkpoint_every``
+        iterations: factors (and biases, AdaGrad sums), iterations done, histories and the
+        generator's state, written atomically as models are. Saving also restarts the
+        factors' lineage on the cluster from the saved arrays, so a worker lost later is
+        recomputed from the checkpoint, not from the first iteration.
+    checkpoint_every : int, default 5
+    resume : bool, default False
+        Continue from the state in ``checkpoint`` when that file exists (it must come from
+        the same model class, parameters and data: shape, ids and entries per user); the
+        result is the same bits as an uninterrupted fit. Without ``resume`` an existing
+        ``checkpoint`` file is refused, never overwritten.
 
     Returns
     -------
@@ -74,6 +88,13 @@ def fit(model: Any, data: Any, client: Any, *, n_blocks: int | None = None,
 
     workers = workers_of(client)
     check_choice("on_worker_loss", on_worker_loss, ("recompute", "raise"))
+    saving = None
+    if checkpoint is not None:
+        if not isinstance(checkpoint, (str, os.PathLike)):
+            fail("checkpoint", "a file path (str or os.PathLike) or None", checkpoint,
+                 type_error=True)
+        saving = (checkpoint, check_int("checkpoint_every", checkpoint_every, minimum=1),
+                  check_bool("resume", resume))
     explicit = isinstance(model, BiasedMF)
     if not (explicit or isinstance(model, ImplicitALS)):
         fail("model", "a fastl2.ImplicitALS or fastl2.BiasedMF", model, type_error=True)
@@ -95,8 +116,8 @@ def fit(model: Any, data: Any, client: Any, *, n_blocks: int | None = None,
 
     try:
         if explicit:
-            return model._fit(source_of, validation, show_progress, callback)
-        return model._fit(source_of, show_progress, callback)
+            return model._fit(source_of, validation, show_progress, callback, saving)
+        return model._fit(source_of, show_progress, callback, saving)
     except (KilledWorker, CancelledError, CommClosedError) as exc:
         raise DistributedFitError(
             f"client: the cluster could not finish the fit (expected every task to complete; "

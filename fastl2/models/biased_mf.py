@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import _als, _blocking, _sgd, _source
+from .. import _als, _blocking, _checkpoint, _sgd, _source
 from .._init import random_factors
 from .._idmap import IdMap
 from .._threads import thread_limit
@@ -209,12 +209,13 @@ class BiasedMF(RecommenderMixin, Estimator):
         return self._fit(lambda dt: _source.Local(as_interactions(X, dt, y=y)), validation,
                          show_progress, callback)
 
-    def _fit(self, source_of: Any, validation: Any, show_progress: bool,
-             callback: Any) -> "BiasedMF":
+    def _fit(self, source_of: Any, validation: Any, show_progress: bool, callback: Any,
+             checkpoint: tuple | None = None) -> "BiasedMF":
         """:meth:`fit` on the training data ``source_of(dtype)``: a
         :class:`fastl2._source.Local` here, blocks on a Dask cluster in
         :mod:`fastl2.distributed` (it runs the SGD epochs or ALS half-sweeps where the data
-        is)."""
+        is). With ``checkpoint`` = (path, every, resume), see
+        :class:`fastl2._checkpoint.Checkpoint`."""
         prm = self._checked_params()
         check_callable("callback", callback)
         dt = prm["dtype"]
@@ -222,11 +223,13 @@ class BiasedMF(RecommenderMixin, Estimator):
         if data.nnz == 0:
             fail("X", "at least one rating", data)
         rng = check_random_state("random_state", self.random_state)
+        ckpt = (None if checkpoint is None
+                else _checkpoint.Checkpoint(*checkpoint, self, data.fingerprint()))
         self._clear_fitted()
         val = None if validation is None else self._validation_arrays(validation, data)
 
         mu = data.mean() if prm["biased"] else 0.0
-        monitor = _Monitor(prm, val, show_progress, callback)
+        monitor = _Monitor(prm, val, show_progress, callback, ckpt)
         with thread_limit(prm["num_threads"]) as n_threads:
             if prm["solver"] == "sgd":
                 P, Q, bu, bi = self._run_sgd(data, prm, rng, mu, n_threads, monitor)
@@ -274,7 +277,8 @@ class BiasedMF(RecommenderMixin, Estimator):
         epochs = data.sgd_epochs(grid, state, args, n_threads)
         params = state[:4]
         P, Q, bu, bi = params
-        for epoch in range(prm["iterations"]):
+        arrays = dict(zip(_sgd.State._fields, state))
+        for epoch in range(monitor.resume(arrays, rng), prm["iterations"]):
             block_sse, finite = epochs.run(_blocking.epoch_schedule(rng, B))
             loss = float(np.sqrt(block_sse.sum() / data.nnz))
             if not np.isfinite(loss) or not finite:
@@ -288,6 +292,7 @@ class BiasedMF(RecommenderMixin, Estimator):
             if monitor.after_epoch(epoch, loss, lambda u, i: _predict_rows(
                     P, Q, bu, bi, mu, row_grid[u], col_grid[i]), params):
                 break
+            monitor.checkpoint(epoch, arrays, rng, epochs.collect, epochs.rebase)
         epochs.collect()
         P, Q, bu, bi = monitor.result(params)
         return (_ungrid(P[:, :k], grid.row_perm), _ungrid(Q[:, :k], grid.col_perm),
@@ -302,13 +307,18 @@ class BiasedMF(RecommenderMixin, Estimator):
         bi = np.zeros(n_items, dtype=dt)
         sweeps = data.explicit_sweeps(k, prm["reg"], prm["bias_reg"], prm["weighted"], mu,
                                       n_threads, dt)
-        for epoch in range(prm["iterations"]):
+        arrays = {"P": P, "Q": Q, "bu": bu, "bi": bi}
+        first = monitor.resume(arrays, rng)
+        sweeps.n_fallback = monitor.saved.get("n_fallback", 0)
+        for epoch in range(first, prm["iterations"]):
             loss = sweeps.iteration(P, bu, Q, bi)
             if monitor.val is not None:  # validation predicts from the current parameters
                 sweeps.collect(P, bu, Q, bi)
             if monitor.after_epoch(epoch, loss, lambda u, i: _predict_rows(
                     P, Q, bu, bi, mu, u, i), (P, Q, bu, bi)):
                 break
+            monitor.checkpoint(epoch, arrays, rng, lambda: sweeps.collect(P, bu, Q, bi),
+                               sweeps.rebase, n_fallback=sweeps.n_fallback)
         sweeps.collect(P, bu, Q, bi)
         _als.warn_fallbacks(sweeps.n_fallback, dt)
         self.n_regularized_rows_ = sweeps.n_fallback
@@ -468,8 +478,10 @@ class _Monitor:
     stopping with ``patience`` (keeping the best epoch's parameters), progress, callback."""
 
     def __init__(self, prm: dict[str, Any], val, show_progress: bool,
-                 callback: Callable[[int, float, float], Any] | None):
-        self.prm, self.val = prm, val
+                 callback: Callable[[int, float, float], Any] | None,
+                 ckpt: "_checkpoint.Checkpoint | None" = None):
+        self.prm, self.val, self.ckpt = prm, val, ckpt
+        self.saved: dict[str, Any] = {}
         self.show_progress, self.callback = show_progress, callback
         self.losses: list[float] = []
         self.val_history: list[float] = []
@@ -499,12 +511,49 @@ class _Monitor:
             self.callback(epoch, elapsed, loss)
         return self.val is not None and self.since_best >= self.prm["patience"]
 
+    def resume(self, arrays: dict[str, np.ndarray], rng: np.random.Generator) -> int:
+        """With a checkpoint to resume from: its arrays copied into ``arrays``, the histories,
+        early-stopping state and generator state restored; the first epoch to run."""
+        if self.ckpt is None or self.ckpt.state is None:
+            return 0
+        self.saved = meta = self.ckpt.restore(arrays)
+        self.losses, self.val_history = meta["losses"], meta["val_history"]
+        self.best_epoch, self.since_best = meta["best_epoch"], meta["since_best"]
+        if meta["has_best"]:
+            saved = self.ckpt.state["arrays"]
+            self.best = tuple(saved[f"best_{n}"] for n in range(4))
+        rng.bit_generator.state = meta["rng"]
+        return self.ckpt.start
+
+    def checkpoint(self, epoch: int, arrays: dict[str, np.ndarray],
+                   rng: np.random.Generator, collect: Callable[[], Any],
+                   rebase: Callable[[], Any], **extra: Any) -> None:
+        """Save the state after ``epoch`` when a checkpoint is due (``collect`` brings the
+        arrays up to date first; ``rebase`` then restarts a cluster's lineage there)."""
+        if self.ckpt is None or not self.ckpt.due(epoch + 1):
+            return
+        collect()
+        best = {} if self.best is None else {f"best_{n}": a for n, a in enumerate(self.best)}
+        meta = {"losses": self.losses, "val_history": self.val_history,
+                "best_epoch": self.best_epoch, "since_best": self.since_best,
+                "has_best": self.best is not None,
+                "rng": _jsonable(rng.bit_generator.state), **extra}
+        self.ckpt.save(epoch + 1, {**arrays, **best}, meta)
+        rebase()
+
     def result(self, params: tuple) -> tuple:
         """The best epoch's parameters with validation data, else the last ones."""
         if self.best is not None:
             return self.best
         self.best_epoch = len(self.losses) - 1
         return params
+
+
+def _jsonable(state: Any) -> Any:
+    """A bit generator's state with its arrays (MT19937's key) as lists, for JSON."""
+    if isinstance(state, dict):
+        return {k: _jsonable(v) for k, v in state.items()}
+    return state.tolist() if isinstance(state, np.ndarray) else state
 
 
 def _init_factors(rng: np.random.Generator, n_users: int, n_items: int, k: int,

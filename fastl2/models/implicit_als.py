@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import _als, _source
+from .. import _als, _checkpoint, _source
 from .._idmap import IdMap
 from .._init import random_factors
 from .._threads import thread_limit
@@ -170,16 +170,20 @@ class ImplicitALS(RecommenderMixin, Estimator):
         return self._fit(lambda dt: _source.Local(as_interactions(
             user_items, dt, name="user_items", y=y)), show_progress, callback)
 
-    def _fit(self, source_of: Any, show_progress: Any, callback: Any) -> "ImplicitALS":
+    def _fit(self, source_of: Any, show_progress: Any, callback: Any,
+             checkpoint: tuple | None = None) -> "ImplicitALS":
         """:meth:`fit` on the training data ``source_of(dtype)``: a
         :class:`fastl2._source.Local` here, blocks on a Dask cluster in
-        :mod:`fastl2.distributed` (it runs the half-sweeps where the data is)."""
+        :mod:`fastl2.distributed` (it runs the half-sweeps where the data is). With
+        ``checkpoint`` = (path, every, resume), see :class:`fastl2._checkpoint.Checkpoint`."""
         prm = self._checked_params()
         check_callable("callback", callback)
         dt = prm["dtype"]
         data = source_of(dt)
         data.prepare_implicit(functools.partial(confidence, prm=prm), "user_items")
         rng = check_random_state("random_state", self.random_state)
+        ckpt = (None if checkpoint is None
+                else _checkpoint.Checkpoint(*checkpoint, self, data.fingerprint()))
         self._clear_fitted()
 
         n_users, n_items = data.shape
@@ -188,12 +192,14 @@ class ImplicitALS(RecommenderMixin, Estimator):
         # dtypes start from the same point
         X = random_factors(rng, n_users, k, dt, 0.01, "uniform")
         Y = random_factors(rng, n_items, k, dt, 0.01, "uniform")
-        losses: list[float] = []
+        saved = {} if ckpt is None else ckpt.restore({"X": X, "Y": Y})
+        losses: list[float] = list(saved.get("losses", []))
         progress = _Progress(prm["iterations"], show_progress)
         with thread_limit(prm["num_threads"]) as n_threads:
             sweeps = data.implicit_sweeps(k, prm["reg"], prm["use_cg"], prm["cg_steps"],
                                           n_threads, dt)
-            for it in range(prm["iterations"]):
+            sweeps.n_fallback = saved.get("n_fallback", 0)
+            for it in range(0 if ckpt is None else ckpt.start, prm["iterations"]):
                 start = time.perf_counter()
                 sweeps.iteration(X, Y)
                 loss = None
@@ -204,6 +210,11 @@ class ImplicitALS(RecommenderMixin, Estimator):
                 progress.update(it, loss)
                 if callback is not None:
                     callback(it, elapsed, loss)
+                if ckpt is not None and ckpt.due(it + 1):
+                    sweeps.collect(X, Y)
+                    ckpt.save(it + 1, {"X": X, "Y": Y},
+                              {"losses": losses, "n_fallback": sweeps.n_fallback})
+                    sweeps.rebase()
             sweeps.collect(X, Y)
         progress.close()
         _als.warn_fallbacks(sweeps.n_fallback, dt)
