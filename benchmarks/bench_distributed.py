@@ -81,10 +81,39 @@ def _fit_cluster(kind, data, client, args):
     before = _bytes_sent(client)
     start = time.perf_counter()
     state["last"] = start
-    fd.fit(model, data, client, callback=record)
+    fd.fit(model, data, client, callback=record, max_broadcast_bytes=args.max_broadcast_bytes)
     total = time.perf_counter() - start
     per_iteration = np.diff([before] + sent).tolist()
     return model, times, total, per_iteration
+
+
+def predicted_bytes(kind: str, train, workers: int, k: int, sgd_blocks: int,
+                    max_broadcast: int, itemsize: int = 4) -> float:
+    """Bytes the workers should send each other per iteration, by the communication model of
+    docs/distributed.md (expected values: a block's source is another worker with
+    probability (W-1)/W)."""
+    from fastl2._als import Side, both_sides
+    from fastl2.distributed._data import aligned_cuts
+
+    W, s = workers, itemsize
+    cross = (W - 1) / W
+    n_u, n_i = train.shape
+    extra = 1 if kind == "als" else 0  # explicit ALS ships the biases with the factors
+    if kind == "sgd":
+        return sgd_blocks * cross * n_i * (k + 2) * s
+    users, items = both_sides(train.matrix, train.matrix.data)
+    total = 0.0
+    for dst, src, n_src in ((users, items, n_i), (items, users, n_u)):
+        if n_src * k * s <= max_broadcast:  # joined on one worker, sent to the others
+            total += (W - 1) * (1 + 1 / W) * n_src * (k + extra) * s
+        else:  # out-blocks: each block receives the rows it references
+            cuts = aligned_cuts(dst.indptr, min(2 * W, 64))
+            refs = sum(np.unique(dst.indices[dst.indptr[a]:dst.indptr[b]]).size
+                       for a, b in zip(cuts[:-1], cuts[1:]))
+            total += cross * refs * (k + extra) * s
+        if kind == "ials":  # partial Gram sums to one worker, YᵀY + λI to the others
+            total += cross * 64 * k * k * 8 + (W - 1) * k * k * s
+    return total
 
 
 def _same(a, b) -> bool:
@@ -101,6 +130,8 @@ def main(argv=None) -> int:
     ap.add_argument("--kernels", default="als,ials,sgd")
     ap.add_argument("--sgd-blocks", type=int, default=8,
                     help="BiasedMF n_blocks of both SGD fits (default: the model's 8)")
+    ap.add_argument("--max-broadcast-bytes", type=int, default=1 << 30,
+                    help="ALS: 0 sends out-blocks only (default: whole sides up to 1 GiB)")
     ap.add_argument("--json", help="write the results to this file")
     args = ap.parse_args(argv)
 
@@ -130,11 +161,16 @@ def main(argv=None) -> int:
                    "local_2thr_s": lt, "cluster_s": rt, "local_median_s": lm,
                    "cluster_median_s": rm, "ratio": rm / lm, "local_total_s": ltotal,
                    "cluster_total_s": rtotal, "bytes_per_iteration": moved,
+                   "max_broadcast_bytes": args.max_broadcast_bytes,
+                   "predicted_bytes": predicted_bytes(kind, train, args.workers, args.factors,
+                                                      args.sgd_blocks,
+                                                      args.max_broadcast_bytes),
                    "same_bits": _same(local, remote)}
             rows.append(row)
             print(f"{kind:5s} local {lm:7.3f} s/it  cluster {rm:7.3f} s/it  ratio "
                   f"{rm / lm:5.2f}  moved {statistics.median(moved[1:] or moved) / 2**20:8.1f} "
-                  f"MiB/it  same bits {row['same_bits']}  (totals {ltotal:.1f} s vs "
+                  f"MiB/it (model {row['predicted_bytes'] / 2**20:.1f})  same bits "
+                  f"{row['same_bits']}  (totals {ltotal:.1f} s vs "
                   f"{rtotal:.1f} s)", flush=True)
     if args.json:
         with open(args.json, "w") as f:

@@ -94,6 +94,11 @@ def kernels(reference: bool):
     return als_kernels
 
 
+def gram_bounds(n_rows: int) -> np.ndarray:
+    """The fixed row ranges over which :func:`gram` sums YᵀY (as the kernel cuts them)."""
+    return (n_rows * np.arange(_GRAM_CHUNKS + 1, dtype=np.int64)) // _GRAM_CHUNKS
+
+
 def gram(Y: np.ndarray, K: Any = als_kernels) -> np.ndarray:
     """YᵀY summed by ``K.gram`` over a fixed number of row ranges: the same bits for any
     thread count, process or machine."""

@@ -208,3 +208,23 @@ def test_kernels_bit_identical_for_any_thread_count(dtype):
     for x, y in zip(*results):
         assert x.dtype == dtype
         assert np.array_equal(x, y)
+
+
+@pytest.mark.parametrize("n_rows", [10, 64, 1000])
+def test_gram_from_block_partials_is_the_same_bits(n_rows):
+    """A cluster's YᵀY: each block's partial sums over the fixed row ranges it holds, added
+    in range order, equal the kernel's own sum bit for bit."""
+    from fastl2 import _als
+
+    Y = np.random.default_rng(n_rows).standard_normal((n_rows, 13)).astype(np.float32)
+    bounds = _als.gram_bounds(n_rows)
+    cuts = [0, int(bounds[17]), int(bounds[40]), n_rows]
+    parts = []
+    for lo, hi in zip(cuts[:-1], cuts[1:]):
+        first, last = np.searchsorted(bounds, [lo, hi])
+        parts.append(K.gram_partials(Y[lo:hi], bounds[first:last + 1], lo))
+    assert sum(p.shape[0] for p in parts) == bounds.size - 1
+    out = np.empty((13, 13), dtype=np.float32)
+    K.gram_sum(np.concatenate(parts), out)
+    np.testing.assert_array_equal(out, _als.gram(Y))
+    np.testing.assert_allclose(out, R.gram(Y, 64), rtol=1e-5, atol=1e-5)

@@ -121,6 +121,26 @@ def test_explicit_als_with_validation_stops_where_the_local_fit_stops(client):
 _PARAMS = ("user_factors_", "item_factors_", "user_bias_", "item_bias_")
 
 
+@pytest.mark.parametrize("make", [
+    lambda: fastl2.ImplicitALS(factors=8, iterations=3, random_state=0,
+                               calculate_training_loss=True),
+    lambda: fastl2.ImplicitALS(factors=8, iterations=2, use_cg=False, dtype=np.float64,
+                               random_state=2),
+    lambda: fastl2.BiasedMF(solver="als", factors=6, iterations=3, random_state=1),
+], ids=["cg-with-loss", "cholesky", "explicit"])
+def test_out_blocks_give_the_same_bits(client, make):
+    """max_broadcast_bytes=0: every block receives only the factor rows it references, from
+    each source block; YᵀY from the blocks' partial sums."""
+    data = _ratings(seed=16)
+    X = data.matrix if isinstance(make(), fastl2.ImplicitALS) else data
+    local = make().fit(X, **({"show_progress": False}
+                             if isinstance(make(), fastl2.ImplicitALS) else {}))
+    remote = fd.fit(make(), X, client, n_blocks=5, max_broadcast_bytes=0)
+    for name in ("user_factors_", "item_factors_"):
+        np.testing.assert_array_equal(getattr(remote, name), getattr(local, name))
+    assert remote.loss_history_ == local.loss_history_
+
+
 @pytest.mark.parametrize("schedule, dtype", [("constant", np.float32),
                                              ("adagrad", np.float64)])
 def test_dsgd_equals_the_local_sgd_fit(client, schedule, dtype):
@@ -174,6 +194,10 @@ def test_bad_arguments_are_named(client):
         fd.fit(fastl2.BiasedMF(iterations=1), X, client, n_blocks=4)
     with pytest.raises(ValueError, match="n_blocks"):
         fd.fit(fastl2.ImplicitALS(factors=4, iterations=1), X, client, n_blocks=0)
+    with pytest.raises(ValueError, match="n_blocks.*at most 64"):
+        fd.fit(fastl2.ImplicitALS(factors=4, iterations=1), X, client, n_blocks=65)
+    with pytest.raises(ValueError, match="max_broadcast_bytes"):
+        fd.fit(fastl2.ImplicitALS(factors=4, iterations=1), X, client, max_broadcast_bytes=-1)
     with pytest.raises(InputTypeError, match="validation"):
         fd.fit(fastl2.ImplicitALS(factors=4, iterations=1), X, client, validation=_ratings())
 

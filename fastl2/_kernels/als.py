@@ -237,7 +237,7 @@ def explicit_als_half(ptr, idx, vals, mu, Q, bi, reg, reg_b, weighted, fallback_
 _STRICT = False
 
 
-@numba.njit(parallel=True, fastmath=_STRICT, nogil=True, cache=CACHE)
+@numba.njit(fastmath=_STRICT, nogil=True, cache=CACHE)
 def gram(Y, n_chunks):  # pragma: no cover - compiled
     """YᵀY (full, symmetric, dtype of Y), summed in float64 over ``n_chunks`` fixed row ranges
     in a fixed order: the result does not depend on the thread count.
@@ -246,17 +246,36 @@ def gram(Y, n_chunks):  # pragma: no cover - compiled
     flag, and that changes no result), and the sum over row ranges runs in order (with
     reassociation allowed, LLVM vectorized it in an order of its own)."""
     n, k = Y.shape
+    bounds = np.empty(n_chunks + 1, dtype=np.int64)
+    for c in range(n_chunks + 1):
+        bounds[c] = (n * c) // n_chunks
+    out = np.empty((k, k), dtype=Y.dtype)
+    gram_sum(gram_partials(Y, bounds, 0), out)
+    return out
+
+
+@numba.njit(parallel=True, fastmath=_STRICT, nogil=True, cache=CACHE)
+def gram_partials(Y, bounds, row0):  # pragma: no cover - compiled
+    """The float64 partial Gram matrices of :func:`gram` over the row ranges
+    ``bounds[c]…bounds[c + 1]`` (global row numbers; Y's first row is row ``row0``): what a
+    worker holding those rows contributes, the same bits as inside :func:`gram`."""
+    k = Y.shape[1]
+    n_chunks = bounds.shape[0] - 1
     partial = np.zeros((n_chunks, k, k), dtype=np.float64)
     for c in numba.prange(n_chunks):
-        lo = (n * c) // n_chunks
-        hi = (n * (c + 1)) // n_chunks
         S = partial[c]
-        for r in range(lo, hi):
+        for r in range(bounds[c] - row0, bounds[c + 1] - row0):
             for a in range(k):
                 s = np.float64(Y[r, a])
                 for b in range(a + 1):
                     S[a, b] += s * Y[r, b]
-    out = np.empty((k, k), dtype=Y.dtype)
+    return partial
+
+
+@numba.njit(fastmath=_STRICT, nogil=True, cache=CACHE)
+def gram_sum(partial, out):  # pragma: no cover - compiled
+    """``out`` = Σ of the partial Gram matrices in their order (symmetric, in out's dtype)."""
+    n_chunks, k = partial.shape[0], partial.shape[1]
     for a in range(k):
         for b in range(a + 1):
             s = 0.0
@@ -264,7 +283,6 @@ def gram(Y, n_chunks):  # pragma: no cover - compiled
                 s += partial[c, a, b]
             out[a, b] = s
             out[b, a] = s
-    return out
 
 
 @numba.njit(fastmath=FASTMATH, nogil=True, inline="always")

@@ -27,11 +27,53 @@ class _Sweeps:
     block, user-side and item-side arrays alternating)."""
 
     def __init__(self, client: Any, users: Blocks, items: Blocks, k: int, n_threads: int,
-                 dtype: np.dtype, watch: Watch):
+                 dtype: np.dtype, watch: Watch, max_broadcast: int):
         self.client, self.users, self.items, self.watch = client, users, items, watch
         self.k, self.n_threads, self.dtype = k, n_threads, np.dtype(dtype)
         self.arrays: list[list[Any]] | None = None
         self.n_fallback = 0
+        # per side (users, items): None to broadcast the other side's factors, else the
+        # out-block plan (sides with compact column indices, rows referenced per source)
+        self.plans = [self._plan(dst, src, max_broadcast)
+                      for dst, src in ((users, items), (items, users))]
+
+    def _plan(self, dst: Blocks, src: Blocks, max_broadcast: int) -> Any:
+        """Out-blocks when the source side's factors exceed ``max_broadcast`` bytes."""
+        if int(src.cuts[-1]) * self.k * self.dtype.itemsize <= max_broadcast:
+            return None
+        c = self.client
+        done = dst.map(c, _out_block_plan, src.cuts)
+        sides = [on_worker(c, w, item, d, 0) for d, w in zip(done, dst.workers)]
+        refs = [[on_worker(c, w, _ref, d, s) for s in range(len(src.workers))]
+                for d, w in zip(done, dst.workers)]
+        return sides, refs
+
+    def _other(self, n: int, parts: list[list[Any]]) -> tuple[list[Any], list[list[Any]]]:
+        """For the blocks of side ``n`` (0 users, 1 items): the block data to solve and, per
+        block, the pieces of the other side's arrays ``parts`` (factors, and biases) it
+        reads: the whole arrays joined once (broadcast), or from every source block the
+        rows the block references (out-blocks)."""
+        dst, src = self._sides()[n], self._sides()[1 - n]
+        plan = self.plans[n]
+        if plan is None:
+            joined = tuple(self._join(p) for p in parts)
+            return dst.data, [[joined]] * len(dst.workers)
+        sides, refs = plan
+        pieces = [[on_worker(self.client, w, _take, tuple(p[s] for p in parts), refs[b][s],
+                             int(src.cuts[s])) for s, w in enumerate(src.workers)]
+                  for b in range(len(dst.workers))]
+        return sides, pieces
+
+    def _gram(self, n: int, parts: list[Any]) -> Any:
+        """YᵀY of side ``n``'s factor blocks ``parts``: each block's partial sums over the
+        fixed row ranges of :func:`fastl2._als.gram` (block cuts fall on them), added in
+        range order on one worker: the same bits as the local function."""
+        blocks = self._sides()[n]
+        bounds = _als.gram_bounds(int(blocks.cuts[-1]))
+        partials = [on_worker(self.client, w, _gram_partials, Y, bounds, int(blocks.cuts[b]),
+                              int(blocks.cuts[b + 1]))
+                    for b, (Y, w) in enumerate(zip(parts, blocks.workers))]
+        return self.client.submit(_gram_total, self.dtype, *partials, pure=False)
 
     def _sides(self) -> tuple[Blocks, Blocks]:
         return self.users, self.items
@@ -53,15 +95,18 @@ class _Sweeps:
             for n, (F, parts) in enumerate(zip(arrays, self.arrays)):
                 sides[n % 2].gather_rows(self.client, parts, F)
 
-    def _solve(self, blocks: Blocks, task: Any, own: list[Any] | None, *args: Any,
-               outputs: int) -> list[list[Any]]:
-        """``task(block data, own[b], *args)`` (without ``own[b]`` when ``own`` is None) for
-        every block on its worker; its ``outputs`` results, each a list of futures by
-        block."""
+    def _solve(self, n: int, task: Any, own: list[Any] | None, parts: list[list[Any]],
+               *args: Any, outputs: int) -> list[list[Any]]:
+        """``task(block data, own[b], *args, *pieces)`` (without ``own[b]`` when ``own`` is
+        None) for every block of side ``n`` on its worker, ``pieces`` the other side's
+        arrays ``parts`` as :meth:`_other` gives them; its ``outputs`` results, each a list
+        of futures by block."""
         c = self.client
-        done = [on_worker(c, w, task, data, *([] if own is None else [own[b]]), *args)
-                for b, (data, w) in enumerate(zip(blocks.data, blocks.workers))]
-        return [[on_worker(c, w, item, d, i) for d, w in zip(done, blocks.workers)]
+        workers = self._sides()[n].workers
+        data, pieces = self._other(n, parts)
+        done = [on_worker(c, w, task, data[b], *([] if own is None else [own[b]]), *args,
+                          *pieces[b]) for b, w in enumerate(workers)]
+        return [[on_worker(c, w, item, d, i) for d, w in zip(done, workers)]
                 for i in range(outputs)]
 
     def _count_fallbacks(self, counts: list[Any]) -> None:
@@ -76,8 +121,9 @@ class DaskImplicitSweeps(_Sweeps):
 
     def __init__(self, client: Any, users: Blocks, items: Blocks, factors: int,
                  regularization: float, use_cg: bool, cg_steps: int, n_threads: int,
-                 dtype: np.dtype, row_weights: np.ndarray, nnz: int, watch: Watch):
-        super().__init__(client, users, items, factors, n_threads, dtype, watch)
+                 dtype: np.dtype, row_weights: np.ndarray, nnz: int, watch: Watch,
+                 max_broadcast: int):
+        super().__init__(client, users, items, factors, n_threads, dtype, watch, max_broadcast)
         self.reg = self.dtype.type(regularization)
         self.use_cg, self.cg_steps = use_cg, cg_steps
         self.row_weights, self.nnz = row_weights, nnz
@@ -86,14 +132,13 @@ class DaskImplicitSweeps(_Sweeps):
         self.watch.check()
         self._place(X, Y)
         X_parts, Y_parts = self.arrays
-        X_parts = self._half(self.users, X_parts, Y_parts)
-        Y_parts = self._half(self.items, Y_parts, X_parts)
+        X_parts = self._half(0, X_parts, Y_parts)
+        Y_parts = self._half(1, Y_parts, X_parts)
         self.arrays = [X_parts, Y_parts]
 
-    def _half(self, blocks: Blocks, X: list[Any], Y: list[Any]) -> list[Any]:
-        full = self._join(Y)
-        G = self.client.submit(_als.regularized_gram, full, self.reg, pure=False)
-        rows, nf = self._solve(blocks, _implicit_block, X, full, G, self.use_cg, self.cg_steps,
+    def _half(self, n: int, X: list[Any], Y: list[Any]) -> list[Any]:
+        G = self.client.submit(_regularized, self._gram(1 - n, Y), self.reg, pure=False)
+        rows, nf = self._solve(n, _implicit_block, X, [Y], G, self.use_cg, self.cg_steps,
                                self.k, self.n_threads, outputs=2)
         self._count_fallbacks(nf)
         return rows
@@ -107,11 +152,9 @@ class DaskImplicitSweeps(_Sweeps):
         the gathered factors (the same bits)."""
         self.collect(X, Y)
         X_parts, Y_parts = self.arrays
-        full = self._join(Y_parts)
-        G = self.client.submit(_als.gram, full, pure=False)
-        rows = self.client.gather([
-            on_worker(self.client, w, _implicit_loss_rows, d, x, full, G, self.n_threads)
-            for d, x, w in zip(self.users.data, X_parts, self.users.workers)])
+        rows = self.client.gather(self._solve(0, _implicit_loss_rows, X_parts, [Y_parts],
+                                              self._gram(1, Y_parts), self.n_threads,
+                                              outputs=1)[0])
         return _als.loss_value(np.concatenate(rows), X, Y, self.reg, self.row_weights,
                                self.nnz)
 
@@ -121,8 +164,8 @@ class DaskExplicitSweeps(_Sweeps):
 
     def __init__(self, client: Any, users: Blocks, items: Blocks, factors: int, reg: tuple,
                  bias_reg: tuple, weighted: bool, mu: float, n_threads: int, dtype: np.dtype,
-                 nnz: int, watch: Watch):
-        super().__init__(client, users, items, factors, n_threads, dtype, watch)
+                 nnz: int, watch: Watch, max_broadcast: int):
+        super().__init__(client, users, items, factors, n_threads, dtype, watch, max_broadcast)
         s = self.dtype.type
         self.reg, self.bias_reg = (s(reg[0]), s(reg[1])), (s(bias_reg[0]), s(bias_reg[1]))
         self.weighted, self.mu = weighted, s(mu)
@@ -134,19 +177,19 @@ class DaskExplicitSweeps(_Sweeps):
         self.watch.check()
         self._place(P, Q, bu, bi)
         _, Q_parts, _, bi_parts = self.arrays
-        P_parts, bu_parts, _ = self._half(self.users, Q_parts, bi_parts, self.reg[0],
+        P_parts, bu_parts, _ = self._half(0, Q_parts, bi_parts, self.reg[0],
                                           self.bias_reg[0], False)
-        Q_parts, bi_parts, sse = self._half(self.items, P_parts, bu_parts, self.reg[1],
+        Q_parts, bi_parts, sse = self._half(1, P_parts, bu_parts, self.reg[1],
                                             self.bias_reg[1], True)
         self.arrays = [P_parts, Q_parts, bu_parts, bi_parts]
         sse_rows = np.concatenate(self.client.gather(sse))
         return float(np.sqrt(float(np.sum(sse_rows)) / max(self.nnz, 1)))
 
-    def _half(self, blocks: Blocks, Y: list[Any], by: list[Any], reg: Any, bias_reg: Any,
+    def _half(self, n: int, Y: list[Any], by: list[Any], reg: Any, bias_reg: Any,
               with_sse: bool) -> list[list[Any]]:
-        X, bx, sse, nf = self._solve(blocks, _explicit_block, None, self._join(Y),
-                                     self._join(by), self.mu, reg, bias_reg, self.weighted,
-                                     self.k, self.n_threads, with_sse, outputs=4)
+        X, bx, sse, nf = self._solve(n, _explicit_block, None, [Y, by], self.mu, reg,
+                                     bias_reg, self.weighted, self.k, self.n_threads, with_sse,
+                                     outputs=4)
         self._count_fallbacks(nf)
         return [X, bx, sse]
 
@@ -156,12 +199,65 @@ class DaskExplicitSweeps(_Sweeps):
 
 
 # ---------------------------------------------------------------------------- tasks
-def _implicit_block(side: _als.Side, X: np.ndarray, Y: np.ndarray, G: np.ndarray,
-                    use_cg: bool, cg_steps: int, k: int, n_threads: int) -> tuple:
-    """Solve one block's rows (from a copy of its current rows X, CG's warm start) against Y
-    and G = YᵀY + λI; the new rows and the number of rows solved with the fallback ridge."""
+def _joined(pieces: tuple, i: int) -> np.ndarray:
+    """Array ``i`` of the other side as a block reads it: the one joined array (broadcast)
+    or its pieces from the source blocks, in source order (out-blocks)."""
+    if len(pieces) == 1:
+        return pieces[0][i]
+    return np.concatenate([p[i] for p in pieces])
+
+
+def _out_block_plan(side: _als.Side, cuts: np.ndarray) -> tuple:
+    """Out-blocks of one block: its data with column indices into the compact array of the
+    rows it references (ascending), and those rows' global indices per source block."""
+    used = np.unique(side.indices)
+    compact = np.searchsorted(used, side.indices).astype(side.indices.dtype)
+    bounds = np.searchsorted(used, cuts)
+    refs = [used[a:z] for a, z in zip(bounds[:-1], bounds[1:])]
+    return _als.Side(side.indptr, compact, side.values), refs
+
+
+def _ref(plan: tuple, s: int) -> np.ndarray:
+    return plan[1][s]
+
+
+def _take(arrays: tuple, rows: np.ndarray, row0: int) -> tuple:
+    """The rows ``rows`` (global indices) of a source block's arrays (first row ``row0``)."""
+    return tuple(a[rows - row0] for a in arrays)
+
+
+def _gram_partials(Y: np.ndarray, bounds: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """A block's partial Gram sums over the fixed row ranges within its rows lo…hi."""
     from .._kernels import als as kernels
 
+    first, last = np.searchsorted(bounds, [lo, hi])
+    with thread_limit(1):
+        return kernels.gram_partials(Y, bounds[first:last + 1], lo)
+
+
+def _gram_total(dtype: np.dtype, *partials: np.ndarray) -> np.ndarray:
+    from .._kernels import als as kernels
+
+    k = partials[0].shape[1]
+    out = np.empty((k, k), dtype=dtype)
+    kernels.gram_sum(np.concatenate(partials), out)
+    return out
+
+
+def _regularized(G: np.ndarray, reg: Any) -> np.ndarray:
+    G = G.copy()
+    G[np.diag_indices_from(G)] += reg
+    return G
+
+
+def _implicit_block(side: _als.Side, X: np.ndarray, G: np.ndarray, use_cg: bool,
+                    cg_steps: int, k: int, n_threads: int, *pieces: tuple) -> tuple:
+    """Solve one block's rows (from a copy of its current rows X, CG's warm start) against
+    the other side's factors (``pieces``, see :func:`_joined`) and G = YᵀY + λI; the new rows
+    and the number of rows solved with the fallback ridge."""
+    from .._kernels import als as kernels
+
+    Y = _joined(pieces, 0)
     X = X.copy()
     with thread_limit(n_threads) as threads:
         chunks = _als.implicit_row_chunks(side.indptr, k, use_cg, cg_steps, threads)
@@ -169,27 +265,28 @@ def _implicit_block(side: _als.Side, X: np.ndarray, Y: np.ndarray, G: np.ndarray
     return X, nf
 
 
-def _implicit_loss_rows(side: _als.Side, X: np.ndarray, Y: np.ndarray, G: np.ndarray,
-                        n_threads: int) -> np.ndarray:
+def _implicit_loss_rows(side: _als.Side, X: np.ndarray, G: np.ndarray, n_threads: int,
+                        *pieces: tuple) -> tuple:
     """The local loss's per-user parts for one block (G = YᵀY)."""
     from .._kernels import als as kernels
 
+    Y = _joined(pieces, 0)
     out = np.empty(side.n_rows, dtype=np.float64)
     with thread_limit(n_threads) as threads:
         chunks = _als.row_chunks(side.indptr, 2 * X.shape[1], X.shape[1] ** 2, threads)
         kernels.implicit_loss_rows(side.indptr, side.indices, side.values, X, Y, G, chunks,
                                    out)
-    return out
+    return (out,)
 
 
-def _explicit_block(side: _als.Side, Y: np.ndarray, by: np.ndarray, mu: Any, reg: Any,
-                    bias_reg: Any, weighted: bool, k: int, n_threads: int,
-                    with_sse: bool) -> tuple:
-    """Solve one block's rows against Y and by: factors, biases, per-row squared training
-    errors (zeros unless ``with_sse``) and the number of rows solved with the fallback
-    ridge."""
+def _explicit_block(side: _als.Side, mu: Any, reg: Any, bias_reg: Any, weighted: bool, k: int,
+                    n_threads: int, with_sse: bool, *pieces: tuple) -> tuple:
+    """Solve one block's rows against the other side's factors and biases (``pieces``, see
+    :func:`_joined`): factors, biases, per-row squared training errors (zeros unless
+    ``with_sse``) and the number of rows solved with the fallback ridge."""
     from .._kernels import als as kernels
 
+    Y, by = _joined(pieces, 0), _joined(pieces, 1)
     n = side.n_rows
     X = np.empty((n, k), dtype=Y.dtype)
     bx = np.empty(n, dtype=Y.dtype)

@@ -77,8 +77,10 @@ class ClusterData:
     :class:`fastl2._source.Local` answers."""
 
     def __init__(self, client: Any, workers: list[str], n_blocks: int, users: Blocks,
-                 user_map: IdMap, item_map: IdMap, rating_scale: Any, watch: Watch):
+                 user_map: IdMap, item_map: IdMap, rating_scale: Any, watch: Watch,
+                 max_broadcast: int):
         self.client, self.workers, self.n_blocks, self.watch = client, workers, n_blocks, watch
+        self.max_broadcast = max_broadcast
         self.users = users
         self.user_map, self.item_map, self.rating_scale = user_map, item_map, rating_scale
         self.shape = (len(user_map), len(item_map))
@@ -110,7 +112,7 @@ class ClusterData:
 
         return DaskExplicitSweeps(self.client, self.users, self._item_blocks(), factors, reg,
                                   bias_reg, weighted, mu, n_threads, dtype, self.nnz,
-                                  self.watch)
+                                  self.watch, self.max_broadcast)
 
     def grid(self, n_blocks: int, dtype: np.dtype) -> ClusterGrid:
         """The local fit's grid (same groups and numbering), built from the user blocks."""
@@ -155,7 +157,7 @@ class ClusterData:
 
         return DaskImplicitSweeps(self.client, self.users, self._item_blocks(), factors, reg,
                                   use_cg, cg_steps, n_threads, dtype, self.row_weights,
-                                  self.nnz, self.watch)
+                                  self.nnz, self.watch, self.max_broadcast)
 
     # ------------------------------------------------------------------ derived blocks
     def _item_counts(self) -> np.ndarray:
@@ -171,7 +173,7 @@ class ClusterData:
             counts = self._item_counts()
             indptr = np.zeros(counts.size + 1, dtype=np.int64)
             np.cumsum(counts, out=indptr[1:])
-            cuts = _als.balanced_cuts(indptr, 1, 1, self.n_blocks)
+            cuts = aligned_cuts(indptr, self.n_blocks)
             split = [on_worker(c, w, _split_by_columns, d, int(self.users.cuts[b]), cuts)
                      for b, (d, w) in enumerate(zip(self.users.data, self.users.workers))]
             workers = [self.workers[b % len(self.workers)] for b in range(cuts.size - 1)]
@@ -182,17 +184,31 @@ class ClusterData:
         return self.items
 
 
+def aligned_cuts(indptr: np.ndarray, n_blocks: int) -> np.ndarray:
+    """Row blocks balanced by entries whose bounds fall on the fixed row ranges of
+    :func:`fastl2._als.gram` (so a block's partial Gram sums are whole ranges: YᵀY summed on
+    the workers is the same bits as locally); at most as many blocks as ranges."""
+    n = indptr.size - 1
+    cuts = _als.balanced_cuts(indptr, 1, 1, n_blocks)
+    bounds = _als.gram_bounds(n)
+    at = np.clip(np.searchsorted(bounds, cuts), 1, bounds.size - 1)
+    lower, upper = bounds[at - 1], bounds[at]
+    snapped = np.where(cuts - lower <= upper - cuts, lower, upper)
+    return np.unique(np.concatenate(([0], snapped, [n]))).astype(np.int64)
+
+
 def cluster_data(X: Any, dtype: np.dtype, *, client: Any, workers: list[str], n_blocks: int,
                  name: str, columns: tuple | None, duplicates: str, watch: Watch,
-                 as_interactions: Any) -> ClusterData:
+                 max_broadcast: int, as_interactions: Any) -> ClusterData:
     """The :class:`ClusterData` of a Dask DataFrame (``columns``: user, item and value
     column, the last None for implicit feedback without values) or of anything the model's
     ``fit`` takes (``as_interactions(X, dtype)`` on the client)."""
     if _is_dask_frame(X):
-        return _from_frame(X, dtype, client, workers, n_blocks, columns, duplicates, watch)
+        return _from_frame(X, dtype, client, workers, n_blocks, columns, duplicates, watch,
+                           max_broadcast)
     data = as_interactions(X, dtype)
     m = data.matrix
-    cuts = _als.balanced_cuts(m.indptr, 1, 1, n_blocks)
+    cuts = aligned_cuts(m.indptr, n_blocks)
     block_workers = [workers[b % len(workers)] for b in range(cuts.size - 1)]
     blocks = []
     for b, w in enumerate(block_workers):
@@ -201,7 +217,7 @@ def cluster_data(X: Any, dtype: np.dtype, *, client: Any, workers: list[str], n_
         blocks.append(put(client, w, _als.Side(m.indptr[lo:hi + 1].astype(np.int64) - a,
                                                m.indices[a:z], m.data[a:z])))
     return ClusterData(client, workers, n_blocks, Blocks(cuts, block_workers, blocks),
-                       data.user_map, data.item_map, data.rating_scale, watch)
+                       data.user_map, data.item_map, data.rating_scale, watch, max_broadcast)
 
 
 def _is_dask_frame(X: Any) -> bool:
@@ -209,7 +225,8 @@ def _is_dask_frame(X: Any) -> bool:
 
 
 def _from_frame(frame: Any, dtype: np.dtype, client: Any, workers: list[str], n_blocks: int,
-                columns: tuple | None, duplicates: str, watch: Watch) -> ClusterData:
+                columns: tuple | None, duplicates: str, watch: Watch,
+                max_broadcast: int) -> ClusterData:
     if columns is None or len(columns) != 3:
         fail("columns", "(user column, item column, value column or None) for a Dask "
              "DataFrame", columns)
@@ -232,14 +249,14 @@ def _from_frame(frame: Any, dtype: np.dtype, client: Any, workers: list[str], n_
                                              for p in coded]))
     indptr = np.zeros(n_users + 1, dtype=np.int64)
     np.cumsum(counts, out=indptr[1:])
-    cuts = _als.balanced_cuts(indptr, 1, 1, n_blocks)
+    cuts = aligned_cuts(indptr, n_blocks)
     split = [on_worker(client, None, _split_by_users, p, cuts) for p in coded]
     block_workers = [workers[b % len(workers)] for b in range(cuts.size - 1)]
     blocks = [on_worker(client, w, _rows_block, int(cuts[b]), int(cuts[b + 1]), maps, dtype,
                         duplicates, *[on_worker(client, w, item, s, b) for s in split])
               for b, w in enumerate(block_workers)]
     return ClusterData(client, workers, n_blocks, Blocks(cuts, block_workers, blocks),
-                       user_map, item_map, None, watch)
+                       user_map, item_map, None, watch, max_broadcast)
 
 
 # ---------------------------------------------------------------------------- tasks

@@ -17,7 +17,8 @@ def fit(model: Any, data: Any, client: Any, *, n_blocks: int | None = None,
         validation: Any = None, columns: tuple = ("user", "item", "rating"),
         duplicates: str = "raise", on_worker_loss: str = "recompute",
         show_progress: bool = False, callback: Any = None, checkpoint: Any = None,
-        checkpoint_every: int = 5, resume: bool = False) -> Any:
+        checkpoint_every: int = 5, resume: bool = False,
+        max_broadcast_bytes: int = 1 << 30) -> Any:
     """Fit ``model`` on the Dask cluster of ``client``; returns the model, fitted as by
     ``model.fit`` on the same data on one machine (the same factors, bit for bit).
 
@@ -37,8 +38,8 @@ def fit(model: Any, data: Any, client: Any, *, n_blocks: int | None = None,
         duplicates=duplicates))``.
     client : dask.distributed.Client
     n_blocks : int, optional
-        ALS: row blocks per side; default twice the number of workers (any number gives
-        the same factors). Not for SGD, whose grid is the model's.
+        ALS: row blocks per side, at most 64; default twice the number of workers (any
+        number gives the same factors). Not for SGD, whose grid is the model's.
     validation : optional
         ``BiasedMF`` only: held-out ratings for early stopping, as in ``BiasedMF.fit`` (on
         the client; the factors are then gathered after every iteration, to predict them).
@@ -69,6 +70,12 @@ def fit(model: Any, data: Any, client: Any, *, n_blocks: int | None = None,
         the same model class, parameters and data: shape, ids and entries per user); the
         result is the same bits as an uninterrupted fit. Without ``resume`` an existing
         ``checkpoint`` file is refused, never overwritten.
+
+    max_broadcast_bytes : int, default 2**30
+        ALS: a side whose factors take at most this many bytes is sent whole to every worker
+        in each half-sweep; a larger one in out-blocks: each block receives, from each block
+        of that side, only the rows its entries reference (Spark MLlib's in/out blocks).
+        Both give the same bits.
 
     Returns
     -------
@@ -101,12 +108,17 @@ def fit(model: Any, data: Any, client: Any, *, n_blocks: int | None = None,
     if explicit and model.solver == "sgd" and n_blocks is not None:
         fail("n_blocks", "None for BiasedMF(solver=\"sgd\") (its grid is the model's own "
              "n_blocks, as in a local fit)", n_blocks)
-    blocks = 2 * len(workers) if n_blocks is None else check_int("n_blocks", n_blocks,
-                                                                  minimum=1)
+    blocks = min(2 * len(workers), 64) if n_blocks is None else check_int(
+        "n_blocks", n_blocks, minimum=1)
+    if blocks > 64:
+        fail("n_blocks", "at most 64 (the fixed row ranges of YᵀY, which blocks follow)",
+             n_blocks)
+    max_broadcast = check_int("max_broadcast_bytes", max_broadcast_bytes, minimum=0)
     name = "X" if explicit else "user_items"
     source_of = functools.partial(
         cluster_data, data, client=client, workers=workers, n_blocks=blocks, name=name,
         columns=columns, duplicates=duplicates, watch=Watch(client, workers, on_worker_loss),
+        max_broadcast=max_broadcast,
         as_interactions=functools.partial(as_interactions, name=name))
     if not explicit and validation is not None:
         fail("validation", "None for an ImplicitALS (it has no validation set)", validation,
