@@ -91,8 +91,9 @@ def predicted_bytes(kind: str, train, workers: int, k: int, sgd_blocks: int,
                     max_broadcast: int, itemsize: int = 4) -> float:
     """Bytes the workers should send each other per iteration, by the communication model of
     docs/distributed.md (expected values: a block's source is another worker with
-    probability (W-1)/W)."""
-    from fastl2._als import Side, both_sides
+    probability (W-1)/W; an SGD item group's next user group is another worker's with
+    probability B(W-1)/(W(B-1)))."""
+    from fastl2._als import both_sides
     from fastl2.distributed._data import aligned_cuts
 
     W, s = workers, itemsize
@@ -100,7 +101,9 @@ def predicted_bytes(kind: str, train, workers: int, k: int, sgd_blocks: int,
     n_u, n_i = train.shape
     extra = 1 if kind == "als" else 0  # explicit ALS ships the biases with the factors
     if kind == "sgd":
-        return sgd_blocks * cross * n_i * (k + 2) * s
+        B = sgd_blocks
+        moves = B * (W - 1) / (W * (B - 1)) if B > 1 else 0.0
+        return B * moves * n_i * (k + 2) * s
     users, items = both_sides(train.matrix, train.matrix.data)
     total = 0.0
     for dst, src, n_src in ((users, items, n_i), (items, users, n_u)):

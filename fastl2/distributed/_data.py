@@ -29,7 +29,7 @@ from .. import _als, _blocking, _checkpoint, _sgd
 from .._idmap import IdMap, normalize_ids
 from .._kernels import grid as grid_kernels
 from .._validation import Detail, fail
-from ..interactions import DUPLICATE_POLICIES, Interactions, _build_csr
+from ..interactions import DUPLICATE_POLICIES, _build_csr
 from ._cluster import Watch, item, on_worker, put, tree_sum
 
 

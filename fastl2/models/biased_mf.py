@@ -18,7 +18,6 @@ from .._validation import (Detail, check_bool, check_callable, check_choice, che
                            check_representable, fail)
 from ..errors import TrainingDivergedError
 from ..interactions import Interactions
-from .._kernels import sgd as sgd_kernels
 from .._kernels import simd
 from .base import Estimator, as_interactions, check_y, pair_columns
 from .recommend import RecommenderMixin
