@@ -37,8 +37,7 @@ def _counts(seed=0, n_users=240, n_items=150):
     return sp.csr_matrix(counts.astype(np.float64))
 
 
-@pytest.mark.parametrize("use_cg", [True, False])
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("use_cg, dtype", [(True, np.float32), (False, np.float64)])
 def test_implicit_als_equals_the_local_fit(client, use_cg, dtype):
     X = _counts()
     params = dict(factors=12, iterations=4, use_cg=use_cg, dtype=dtype, random_state=3)
@@ -51,7 +50,7 @@ def test_implicit_als_equals_the_local_fit(client, use_cg, dtype):
     assert not remote.user_factors_[7].any() and not remote.item_factors_[11].any()
 
 
-@pytest.mark.parametrize("n_blocks", [1, 3, 7])
+@pytest.mark.parametrize("n_blocks", [1, 7])
 def test_any_number_of_blocks_gives_the_same_bits(client, n_blocks):
     X = _counts(seed=1)
     params = dict(factors=8, iterations=3, random_state=0, calculate_training_loss=True)
@@ -89,8 +88,7 @@ def _ratings(seed=0, n_users=200, n_items=120):
     return fastl2.Interactions.from_arrays(u, i, r)
 
 
-@pytest.mark.parametrize("weighted", [True, False])
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("weighted, dtype", [(True, np.float32), (False, np.float64)])
 def test_explicit_als_equals_the_local_fit(client, weighted, dtype):
     data = _ratings()
     params = dict(solver="als", factors=6, iterations=5, dtype=dtype, random_state=1,
@@ -229,8 +227,7 @@ def _frame_folder(tmp_path, ids, seed=0, duplicates=False, n_parts=5):
     return folder, df
 
 
-@pytest.mark.parametrize("ids", ["str", "int64"])
-@pytest.mark.parametrize("solver", ["sgd", "als"])
+@pytest.mark.parametrize("ids, solver", [("str", "sgd"), ("int64", "als")])
 def test_a_dask_dataframe_from_parquet_gives_the_local_fit(client, tmp_path, ids, solver):
     dd = pytest.importorskip("dask.dataframe")
     folder, df = _frame_folder(tmp_path, ids, seed=9)
@@ -254,7 +251,7 @@ def test_a_dask_dataframe_from_parquet_gives_the_local_fit(client, tmp_path, ids
     np.testing.assert_array_equal(remote.predict(u, i), local.predict(u, i))
 
 
-@pytest.mark.parametrize("solver", ["sgd", "als"])
+@pytest.mark.parametrize("solver", ["sgd"])  # the grid's groups follow the combined counts
 def test_dask_dataframe_duplicates_follow_the_policy(client, tmp_path, solver):
     dd = pytest.importorskip("dask.dataframe")
     folder, df = _frame_folder(tmp_path, "int64", seed=10, duplicates=True)
@@ -271,7 +268,7 @@ def test_dask_dataframe_duplicates_follow_the_policy(client, tmp_path, solver):
         np.testing.assert_array_equal(getattr(remote, name), getattr(local, name))
 
 
-@pytest.mark.parametrize("use_cg", [True, False])
+@pytest.mark.parametrize("use_cg", [True])
 def test_implicit_als_from_a_dask_dataframe_without_values(client, tmp_path, use_cg):
     dd = pytest.importorskip("dask.dataframe")
     folder, df = _frame_folder(tmp_path, "str", seed=11)
