@@ -98,3 +98,16 @@ def test_on_worker_loss_raise_stops_the_fit_with_a_clear_error(client):
 def test_on_worker_loss_is_checked(client):
     with pytest.raises(ValueError, match="on_worker_loss"):
         fd.fit(fastl2.ImplicitALS(), _data(), client, on_worker_loss="ignore")
+
+
+def test_a_cluster_without_workers_is_named_after_a_wait(monkeypatch):
+    from fastl2.distributed import _cluster
+
+    monkeypatch.setattr(_cluster, "WORKER_WAIT", 0.5)
+    with distributed.LocalCluster(n_workers=0, processes=True, dashboard_address=":0") as cl, \
+            distributed.Client(cl) as c:
+        start = time.perf_counter()
+        with pytest.raises(ValueError, match="client: expected a cluster with at least one "
+                                             "worker, got none after waiting 0.5 s"):
+            fd.fit(fastl2.ImplicitALS(factors=4, iterations=1), _data(), c)
+        assert time.perf_counter() - start >= 0.5  # it did wait

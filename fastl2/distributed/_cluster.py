@@ -5,16 +5,27 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from .._validation import fail
+from .._validation import Detail, fail
+
+
+WORKER_WAIT = 30.0  # seconds to wait for a first worker (one restarting, an adaptive cluster)
 
 
 def workers_of(client: Any) -> list[str]:
-    """The addresses of the client's workers, sorted; a named error for anything else."""
+    """The addresses of the client's workers, sorted, after waiting up to ``WORKER_WAIT``
+    seconds for at least one; a named error for anything else."""
     if not (hasattr(client, "scheduler_info") and hasattr(client, "submit")):
         fail("client", "a dask.distributed.Client", client, type_error=True)
     workers = sorted(client.scheduler_info()["workers"])
     if not workers:
-        fail("client", "a cluster with at least one worker", "a cluster with none")
+        try:
+            client.wait_for_workers(1, timeout=WORKER_WAIT)
+        except TimeoutError:
+            pass
+        workers = sorted(client.scheduler_info()["workers"])
+    if not workers:
+        fail("client", "a cluster with at least one worker", Detail(
+            f"none after waiting {WORKER_WAIT:g} s"))
     return workers
 
 
