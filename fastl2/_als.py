@@ -15,6 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._kernels import als as als_kernels
+from ._validation import Detail, fail
 
 # Chunks per thread: enough for balance, few enough that per-chunk scratch is negligible.
 _CHUNKS_PER_THREAD = 16
@@ -107,9 +108,29 @@ def gram(Y: np.ndarray, K: Any = als_kernels) -> np.ndarray:
 
 def regularized_gram(Y: np.ndarray, reg: Any, K: Any = als_kernels) -> np.ndarray:
     """YᵀY + λI (``reg`` in Y's dtype), YᵀY by :func:`gram`."""
-    G = gram(Y, K)
+    return with_ridge(gram(Y, K), reg)
+
+
+def with_ridge(G: np.ndarray, reg: Any) -> np.ndarray:
+    """G + λI, in place (the fused L2 term of every implicit half-sweep)."""
     G[np.diag_indices_from(G)] += reg
     return G
+
+
+def implicit_side(side: Side, confidence: Any, name: str, where: str = "") -> Side:
+    """One side of implicit data as the kernels read it: values checked finite (an error
+    naming ``name``), explicit zeros dropped, values replaced by ``confidence(values)``."""
+    values = side.values
+    if not np.isfinite(values).all():
+        fail(name, "finite values", Detail(f"{int((~np.isfinite(values)).sum())} NaN/inf "
+                                           f"values{where}"))
+    keep = values != 0
+    if keep.all():
+        return Side(side.indptr, side.indices, confidence(values))
+    rows = np.repeat(np.arange(side.n_rows), np.diff(side.indptr))[keep]
+    indptr = np.zeros(side.n_rows + 1, dtype=side.indptr.dtype)
+    np.cumsum(np.bincount(rows, minlength=side.n_rows), out=indptr[1:])
+    return Side(indptr, side.indices[keep], confidence(values[keep]))
 
 
 def explicit_row_chunks(indptr: np.ndarray, k: int, n_threads: int) -> np.ndarray:

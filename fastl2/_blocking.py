@@ -42,6 +42,39 @@ def _grid_numbering(groups: np.ndarray, n_groups: int):
 
 
 @dataclass
+class GridLayout:
+    """Where rows and columns go in an ``n_blocks × n_blocks`` grid (from their counts only).
+
+    ``row_groups`` (original row → group), ``row_perm`` / ``col_perm`` (grid index →
+    original), ``row_start`` / ``col_start`` (group ranges in grid order), ``row_group`` /
+    ``col_group`` (grid index → group), ``col_grid`` (original column → grid index, in
+    ``item_dtype``)."""
+
+    row_groups: np.ndarray
+    row_perm: np.ndarray
+    row_start: np.ndarray
+    row_group: np.ndarray
+    col_perm: np.ndarray
+    col_grid: np.ndarray
+    col_start: np.ndarray
+    col_group: np.ndarray
+    item_dtype: type
+
+
+def grid_layout(row_counts: np.ndarray, col_counts: np.ndarray, n_blocks: int) -> GridLayout:
+    """The grid of rows and columns with these entry counts: balanced groups, numbered
+    group-major (what :func:`build_grid` and a cluster's grid both use)."""
+    B = int(n_blocks)
+    row_groups = balanced_groups(row_counts, B)
+    row_perm, _, row_start, row_group = _grid_numbering(row_groups, B)
+    col_perm, col_grid, col_start, col_group = _grid_numbering(balanced_groups(col_counts, B),
+                                                               B)
+    item_dtype = np.int32 if col_counts.size < np.iinfo(np.int32).max else np.int64
+    return GridLayout(row_groups, row_perm, row_start, row_group, col_perm,
+                      col_grid.astype(item_dtype), col_start, col_group, item_dtype)
+
+
+@dataclass
 class BlockGrid:
     """A user×item matrix reordered into ``n_blocks × n_blocks`` blocks.
 
@@ -88,27 +121,25 @@ def build_grid(matrix: sp.csr_matrix, n_blocks: int, *, values_dtype=None,
     """
     n_rows, n_cols = matrix.shape
     B = int(n_blocks)
-    row_counts = np.diff(matrix.indptr)
-    col_counts = np.bincount(matrix.indices, minlength=n_cols)
-    row_perm, _, row_start, row_group = _grid_numbering(balanced_groups(row_counts, B), B)
-    col_perm, col_grid, col_start, col_group = _grid_numbering(balanced_groups(col_counts, B), B)
+    lay = grid_layout(np.diff(matrix.indptr), np.bincount(matrix.indices, minlength=n_cols), B)
+    row_perm, row_start, row_group = lay.row_perm, lay.row_start, lay.row_group
+    col_perm, col_grid, col_start, col_group = (lay.col_perm, lay.col_grid, lay.col_start,
+                                                lay.col_group)
     data = matrix.data if values_dtype is None else matrix.data.astype(values_dtype, copy=False)
-    item_dtype = np.int32 if n_cols < np.iinfo(np.int32).max else np.int64
     if use_reference:
         from ._reference.grid import grid_arrays
 
         ptr, items, values = grid_arrays(matrix.indptr, matrix.indices, data, row_perm,
                                          row_group, row_start, col_group, col_grid, B)
-        items = items.astype(item_dtype)
+        items = items.astype(lay.item_dtype)
     else:
         counts = grid_kernels.grid_counts(matrix.indptr, matrix.indices, row_perm, row_group,
                                           row_start, col_group, col_grid, B)
         ptr = np.cumsum(counts, out=counts)
-        items = np.empty(matrix.nnz, dtype=item_dtype)
+        items = np.empty(matrix.nnz, dtype=lay.item_dtype)
         values = np.empty(matrix.nnz, dtype=data.dtype)
         grid_kernels.grid_scatter(matrix.indptr, matrix.indices, data, ptr, row_perm,
-                                  row_group, row_start, col_group, col_grid.astype(item_dtype),
-                                  B, items, values)
+                                  row_group, row_start, col_group, col_grid, B, items, values)
     grid = BlockGrid(B, row_perm, col_perm, row_start, col_start, ptr, items, values,
                      np.zeros(B * B, dtype=np.int64))
     for b in range(B * B):

@@ -16,9 +16,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
 from . import _als, _blocking, _checkpoint, _sgd
-from ._validation import Detail, fail
 from .interactions import Interactions
 
 
@@ -65,14 +65,10 @@ class Local:
     def prepare_implicit(self, confidence: Any, name: str) -> None:
         """Check the values (finite), drop explicit zeros and form both sides with the
         signed confidences ``confidence(values)``."""
-        matrix = self.data.matrix
-        if not np.isfinite(matrix.data).all():
-            bad = int((~np.isfinite(matrix.data)).sum())
-            fail(name, "finite values", Detail(f"{bad} NaN/inf values"))
-        if (matrix.data == 0).any():
-            matrix = matrix.copy()
-            matrix.eliminate_zeros()
-        self._sides = _als.both_sides(matrix, confidence(matrix.data))
+        m = self.data.matrix
+        rows = _als.implicit_side(_als.Side(m.indptr, m.indices, m.data), confidence, name)
+        kept = sp.csr_matrix((rows.values, rows.indices, rows.indptr), shape=m.shape)
+        self._sides = _als.both_sides(kept, rows.values)
 
     def implicit_sweeps(self, factors: int, reg: float, use_cg: bool, cg_steps: int,
                         n_threads: int, dtype: np.dtype) -> _als.ImplicitSweeps:

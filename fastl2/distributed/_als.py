@@ -245,9 +245,7 @@ def _gram_total(dtype: np.dtype, *partials: np.ndarray) -> np.ndarray:
 
 
 def _regularized(G: np.ndarray, reg: Any) -> np.ndarray:
-    G = G.copy()
-    G[np.diag_indices_from(G)] += reg
-    return G
+    return _als.with_ridge(G.copy(), reg)  # a task never changes its inputs
 
 
 def _implicit_block(side: _als.Side, X: np.ndarray, G: np.ndarray, use_cg: bool,

@@ -117,21 +117,18 @@ class ClusterData:
     def grid(self, n_blocks: int, dtype: np.dtype) -> ClusterGrid:
         """The local fit's grid (same groups and numbering), built from the user blocks."""
         B, c = n_blocks, self.client
-        row_groups = _blocking.balanced_groups(self.row_counts, B)
-        col_groups = _blocking.balanced_groups(self._item_counts(), B)
-        row_perm, _, row_start, _ = _blocking._grid_numbering(row_groups, B)
-        col_perm, col_grid, col_start, col_group = _blocking._grid_numbering(col_groups, B)
-        item_dtype = np.int32 if self.shape[1] < np.iinfo(np.int32).max else np.int64
-        columns = put(c, None, (col_group, col_grid.astype(item_dtype), col_start))
+        lay = _blocking.grid_layout(self.row_counts, self._item_counts(), B)
+        rs = lay.row_start
+        columns = put(c, None, (lay.col_group, lay.col_grid, lay.col_start))
         cuts = self.users.cuts
-        split = [on_worker(c, w, _split_by_group, d, row_groups[cuts[b]:cuts[b + 1]],
+        split = [on_worker(c, w, _split_by_group, d, lay.row_groups[cuts[b]:cuts[b + 1]],
                            int(cuts[b]), B)
                  for b, (d, w) in enumerate(zip(self.users.data, self.users.workers))]
         workers = [self.workers[g % len(self.workers)] for g in range(B)]
-        groups = [on_worker(c, w, _group_blocks, row_perm[row_start[g]:row_start[g + 1]],
-                            columns, B, *[on_worker(c, w, item, s, g) for s in split])
+        groups = [on_worker(c, w, _group_blocks, lay.row_perm[rs[g]:rs[g + 1]], columns, B,
+                            *[on_worker(c, w, item, s, g) for s in split])
                   for g, w in enumerate(workers)]
-        return ClusterGrid(B, row_perm, col_perm, row_start, col_start, groups, workers)
+        return ClusterGrid(B, lay.row_perm, lay.col_perm, rs, lay.col_start, groups, workers)
 
     def sgd_epochs(self, grid: ClusterGrid, state: _sgd.State, args: tuple,
                    n_threads: int) -> Any:
@@ -145,7 +142,8 @@ class ClusterData:
         checked, explicit zeros dropped, values replaced by the signed confidences."""
         c = self.client
         self.users = Blocks(self.users.cuts, self.users.workers,
-                            self.users.map(c, _implicit_values, confidence, name))
+                            self.users.map(c, _als.implicit_side, confidence, name,
+                                           " in one block"))
         weights = c.gather(self.users.map(c, _abs_row_sums))  # raises a bad block's error
         self.row_weights = np.concatenate(weights)
         self.row_counts = np.concatenate(c.gather(self.users.map(c, _row_counts)))
@@ -282,14 +280,24 @@ def _user_counts(coded: tuple, n_users: int) -> np.ndarray:
     return np.bincount(coded[0], minlength=n_users)
 
 
+def _split(entries: tuple, part: np.ndarray, n_parts: int) -> list[tuple]:
+    """The entries (a tuple of equal-length arrays) of each part 0…n_parts − 1, each part's
+    in their order."""
+    order = np.argsort(part, kind="stable")
+    bounds = np.searchsorted(part[order], np.arange(n_parts + 1))
+    return [tuple(a[order[x:y]] for a in entries) for x, y in zip(bounds[:-1], bounds[1:])]
+
+
+def _indptr(rows: np.ndarray, n_rows: int) -> np.ndarray:
+    """CSR row pointers of entries whose (sorted) rows are ``rows``."""
+    indptr = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
+    return indptr
+
+
 def _split_by_users(coded: tuple, cuts: np.ndarray) -> list[tuple]:
     """The partition's entries of each user range, in their order."""
-    u, i, v = coded
-    block = np.searchsorted(cuts, u, side="right") - 1
-    order = np.argsort(block, kind="stable")
-    bounds = np.searchsorted(block[order], np.arange(cuts.size))
-    return [(u[order[a:z]], i[order[a:z]], v[order[a:z]])
-            for a, z in zip(bounds[:-1], bounds[1:])]
+    return _split(coded, np.searchsorted(cuts, coded[0], side="right") - 1, cuts.size - 1)
 
 
 def _rows_block(lo: int, hi: int, maps: tuple, dtype: np.dtype, duplicates: str,
@@ -335,20 +343,6 @@ def _column_counts(side: _als.Side, n_columns: int) -> np.ndarray:
     return np.bincount(side.indices, minlength=n_columns)
 
 
-def _implicit_values(side: _als.Side, confidence: Any, name: str) -> _als.Side:
-    values = side.values
-    if not np.isfinite(values).all():
-        fail(name, "finite values", Detail(f"{int((~np.isfinite(values)).sum())} NaN/inf "
-                                           "values in one block"))
-    keep = values != 0
-    if keep.all():
-        return _als.Side(side.indptr, side.indices, confidence(values))
-    rows = np.repeat(np.arange(side.n_rows), np.diff(side.indptr))[keep]
-    indptr = np.zeros(side.n_rows + 1, dtype=np.int64)
-    np.cumsum(np.bincount(rows, minlength=side.n_rows), out=indptr[1:])
-    return _als.Side(indptr, side.indices[keep], confidence(values[keep]))
-
-
 def _coo(side: _als.Side, row0: int) -> tuple:
     rows = np.repeat(np.arange(row0, row0 + side.n_rows, dtype=np.int64),
                      np.diff(side.indptr))
@@ -357,12 +351,8 @@ def _coo(side: _als.Side, row0: int) -> tuple:
 
 def _split_by_columns(side: _als.Side, row0: int, cuts: np.ndarray) -> list[tuple]:
     """The block's entries of each column range as (row, column, value), in CSR order."""
-    rows, cols, vals = _coo(side, row0)
-    part = np.searchsorted(cuts, cols, side="right") - 1
-    order = np.argsort(part, kind="stable")
-    bounds = np.searchsorted(part[order], np.arange(cuts.size))
-    return [(rows[order[a:z]], cols[order[a:z]], vals[order[a:z]])
-            for a, z in zip(bounds[:-1], bounds[1:])]
+    return _split(_coo(side, row0), np.searchsorted(cuts, side.indices, side="right") - 1,
+                  cuts.size - 1)
 
 
 def _columns_to_rows(lo: int, hi: int, *pieces: tuple) -> _als.Side:
@@ -372,20 +362,14 @@ def _columns_to_rows(lo: int, hi: int, *pieces: tuple) -> _als.Side:
     cols = np.concatenate([p[1] for p in pieces]) - lo
     vals = np.concatenate([p[2] for p in pieces])
     order = np.argsort(cols, kind="stable")
-    indptr = np.zeros(hi - lo + 1, dtype=np.int64)
-    np.cumsum(np.bincount(cols, minlength=hi - lo), out=indptr[1:])
+    indptr = _indptr(cols, hi - lo)
     index_dtype = pieces[0][1].dtype if pieces else np.int32
     return _als.Side(indptr, rows[order].astype(index_dtype), vals[order])
 
 
 def _split_by_group(side: _als.Side, groups: np.ndarray, row0: int, n_groups: int) -> list:
     """The block's entries of each user group as (user, item, value), in CSR order."""
-    rows, cols, vals = _coo(side, row0)
-    part = np.repeat(groups, np.diff(side.indptr))
-    order = np.argsort(part, kind="stable")
-    bounds = np.searchsorted(part[order], np.arange(n_groups + 1))
-    return [(rows[order[a:z]], cols[order[a:z]], vals[order[a:z]])
-            for a, z in zip(bounds[:-1], bounds[1:])]
+    return _split(_coo(side, row0), np.repeat(groups, np.diff(side.indptr)), n_groups)
 
 
 def _group_blocks(users: np.ndarray, columns: tuple, n_blocks: int, *pieces: tuple) -> list:
@@ -396,8 +380,7 @@ def _group_blocks(users: np.ndarray, columns: tuple, n_blocks: int, *pieces: tup
     cols = np.concatenate([p[1] for p in pieces])
     vals = np.concatenate([p[2] for p in pieces])
     n_g = users.size
-    indptr = np.zeros(n_g + 1, dtype=np.int64)
-    np.cumsum(np.bincount(rows, minlength=n_g), out=indptr[1:])
+    indptr = _indptr(rows, n_g)
     B = n_blocks
     local = np.arange(n_g, dtype=np.int64)
     one = np.zeros(n_g, dtype=np.int64)
