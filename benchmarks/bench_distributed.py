@@ -87,6 +87,17 @@ def _fit_cluster(kind, data, client, args):
     return model, times, total, per_iteration
 
 
+def referenced_rows(side, n_blocks: int) -> int:
+    """R of the communication model: Σ over the blocks of ``side`` (cut as the cluster cuts
+    them into ``n_blocks``) of the distinct rows of the other side that the block's entries
+    reference, i.e. the rows its out-blocks receive in a half-sweep."""
+    from fastl2.distributed._data import aligned_cuts
+
+    cuts = aligned_cuts(side.indptr, n_blocks)
+    return int(sum(np.unique(side.indices[side.indptr[a]:side.indptr[b]]).size
+                   for a, b in zip(cuts[:-1], cuts[1:])))
+
+
 def predicted_bytes(kind: str, train, workers: int, k: int, sgd_blocks: int,
                     max_broadcast: int, itemsize: int = 4) -> float:
     """Bytes the workers should send each other per iteration, by the communication model of
@@ -94,7 +105,6 @@ def predicted_bytes(kind: str, train, workers: int, k: int, sgd_blocks: int,
     probability (W-1)/W; an SGD item group's next user group is another worker's with
     probability B(W-1)/(W(B-1)))."""
     from fastl2._als import both_sides
-    from fastl2.distributed._data import aligned_cuts
 
     W, s = workers, itemsize
     cross = (W - 1) / W
@@ -110,10 +120,7 @@ def predicted_bytes(kind: str, train, workers: int, k: int, sgd_blocks: int,
         if n_src * k * s <= max_broadcast:  # joined on one worker, sent to the others
             total += (W - 1) * (1 + 1 / W) * n_src * (k + extra) * s
         else:  # out-blocks: each block receives the rows it references
-            cuts = aligned_cuts(dst.indptr, min(2 * W, 64))
-            refs = sum(np.unique(dst.indices[dst.indptr[a]:dst.indptr[b]]).size
-                       for a, b in zip(cuts[:-1], cuts[1:]))
-            total += cross * refs * (k + extra) * s
+            total += cross * referenced_rows(dst, min(2 * W, 64)) * (k + extra) * s
         if kind == "ials":  # partial Gram sums to one worker, YᵀY + λI to the others
             total += cross * 64 * k * k * 8 + (W - 1) * k * k * s
     return total
@@ -159,8 +166,8 @@ def main(argv=None) -> int:
             local, lt, ltotal = _fit_local(kind, train, args)
             remote, rt, rtotal, moved = _fit_cluster(kind, train, client, args)
             lm, rm = statistics.median(lt[1:] or lt), statistics.median(rt[1:] or rt)
-            row = {"kernel": kind, "sgd_blocks": args.sgd_blocks, "nnz": train.nnz, "users": train.n_users,
-                   "items": train.n_items, "k": args.factors, "workers": args.workers,
+            row = {"kernel": kind, "sgd_blocks": args.sgd_blocks, "nnz": train.nnz,
+                   "users": train.n_users, "items": train.n_items, "k": args.factors, "workers": args.workers,
                    "local_2thr_s": lt, "cluster_s": rt, "local_median_s": lm,
                    "cluster_median_s": rm, "ratio": rm / lm, "local_total_s": ltotal,
                    "cluster_total_s": rtotal, "bytes_per_iteration": moved,
