@@ -60,9 +60,9 @@ def _model(kind: str, iterations: int, threads: int, factors: int, sgd_blocks: i
                            n_blocks=sgd_blocks, random_state=0)
 
 
-def _fit_local(kind, data, args):
+def _fit_local(kind, data, args, threads: int = 2):
     times, _, state, record = _timer()
-    model = _model(kind, args.iterations, 2, args.factors, args.sgd_blocks)
+    model = _model(kind, args.iterations, threads, args.factors, args.sgd_blocks)
     state["last"] = time.perf_counter()
     start = state["last"]
     if kind == "ials":
@@ -167,7 +167,8 @@ def main(argv=None) -> int:
             remote, rt, rtotal, moved = _fit_cluster(kind, train, client, args)
             lm, rm = statistics.median(lt[1:] or lt), statistics.median(rt[1:] or rt)
             row = {"kernel": kind, "sgd_blocks": args.sgd_blocks, "nnz": train.nnz,
-                   "users": train.n_users, "items": train.n_items, "k": args.factors, "workers": args.workers,
+                   "users": train.n_users, "items": train.n_items, "k": args.factors,
+                   "workers": args.workers,
                    "local_2thr_s": lt, "cluster_s": rt, "local_median_s": lm,
                    "cluster_median_s": rm, "ratio": rm / lm, "local_total_s": ltotal,
                    "cluster_total_s": rtotal, "bytes_per_iteration": moved,

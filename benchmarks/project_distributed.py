@@ -45,7 +45,7 @@ import time
 
 import numpy as np
 
-from bench_distributed import _fit_cluster, _model, _timer, predicted_bytes, referenced_rows
+from bench_distributed import _fit_cluster, _fit_local, predicted_bytes, referenced_rows
 
 GB = 1e9
 CORES_HERE = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
@@ -60,19 +60,6 @@ def _shape_data(users: int, items: int, nnz: int, implicit: bool, seed: int = 0)
     return synthetic_ratings(n_users=users, n_items=items, n_ratings=nnz, rank=10, noise=0.5,
                              seed=seed, min_user_ratings=2,
                              implicit="counts" if implicit else False).interactions
-
-
-def _seconds_per_iteration(kind: str, data, threads: int, iterations: int, factors: int,
-                           sgd_blocks: int) -> float:
-    """Median time per iteration after the first of the local fit with ``threads``."""
-    times, _, state, record = _timer()
-    model = _model(kind, iterations, threads, factors, sgd_blocks)
-    state["last"] = time.perf_counter()
-    if kind == "ials":
-        model.fit(data, show_progress=False, callback=record)
-    else:
-        model.fit(data, callback=record)
-    return statistics.median(times[1:] or times)
 
 
 def zipf_popularity(n_items: int, exponent: float = 1.0) -> np.ndarray:
@@ -111,8 +98,10 @@ def _tasks(kind: str, B: int, sgd_blocks: int, W: int) -> tuple[int, int]:
 def core_seconds(kind: str, data, args) -> float:
     """Core-seconds of one iteration of the local fit on ``data``: its median time with a
     thread on every core of this machine, times the cores."""
-    return CORES_HERE * _seconds_per_iteration(kind, data, CORES_HERE, args.iterations,
-                                               args.factors, 2 * CORES_HERE)
+    run = argparse.Namespace(iterations=args.iterations, factors=args.factors,
+                             sgd_blocks=2 * CORES_HERE)
+    _, times, _ = _fit_local(kind, data, run, CORES_HERE)
+    return CORES_HERE * statistics.median(times[1:] or times)
 
 
 def project(kind: str, core_s: float, scale: float, W: int, args, refs: dict) -> dict:
@@ -199,12 +188,10 @@ def _check(args, out: dict) -> None:
         for kind in args.kernels.split(","):
             train = make_data(args.check_size, kind == "ials", 0)[0]
             t1 = core_seconds(kind, train, args)
-            warm = argparse.Namespace(iterations=1, factors=args.factors, sgd_blocks=2 * W,
-                                      max_broadcast_bytes=0)
-            _fit_cluster(kind, train, client, warm)
-            run = argparse.Namespace(iterations=args.iterations, factors=args.factors,
-                                     sgd_blocks=2 * W, max_broadcast_bytes=0)
-            _, times, _, _ = _fit_cluster(kind, train, client, run)
+            for iterations in (1, args.iterations):  # the first compiles on the workers
+                run = argparse.Namespace(iterations=iterations, factors=args.factors,
+                                         sgd_blocks=2 * W, max_broadcast_bytes=0)
+                _, times, _, _ = _fit_cluster(kind, train, client, run)
             measured = statistics.median(times[1:] or times)
             sent = predicted_bytes(kind, train, W, args.factors, 2 * W, 0)
             tasks, hops = _tasks(kind, 2 * W, 2 * W, W)

@@ -16,6 +16,7 @@ import scipy.sparse as sp
 
 from ._kernels import als as als_kernels
 from ._validation import Detail, fail
+from .interactions import csr_indptr, entry_rows
 
 # Chunks per thread: enough for balance, few enough that per-chunk scratch is negligible.
 _CHUNKS_PER_THREAD = 16
@@ -58,8 +59,7 @@ def balanced_cuts(indptr: np.ndarray, work_per_entry: int, fixed_per_row: int,
 
 def row_sums(indptr: np.ndarray, values: np.ndarray) -> np.ndarray:
     """Per-row sums in float64, each added in the row's stored order."""
-    rows = np.repeat(np.arange(indptr.size - 1), np.diff(indptr))
-    return np.bincount(rows, weights=values.astype(np.float64, copy=False),
+    return np.bincount(entry_rows(indptr), weights=values.astype(np.float64, copy=False),
                        minlength=indptr.size - 1)
 
 
@@ -127,10 +127,9 @@ def implicit_side(side: Side, confidence: Any, name: str, where: str = "") -> Si
     keep = values != 0
     if keep.all():
         return Side(side.indptr, side.indices, confidence(values))
-    rows = np.repeat(np.arange(side.n_rows), np.diff(side.indptr))[keep]
-    indptr = np.zeros(side.n_rows + 1, dtype=side.indptr.dtype)
-    np.cumsum(np.bincount(rows, minlength=side.n_rows), out=indptr[1:])
-    return Side(indptr, side.indices[keep], confidence(values[keep]))
+    indptr = csr_indptr(entry_rows(side.indptr)[keep], side.n_rows)
+    return Side(indptr.astype(side.indptr.dtype, copy=False), side.indices[keep],
+                confidence(values[keep]))
 
 
 def explicit_row_chunks(indptr: np.ndarray, k: int, n_threads: int) -> np.ndarray:

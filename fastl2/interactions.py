@@ -36,6 +36,20 @@ def _check_scale(rating_scale: Any) -> tuple[float, float]:
     return lo, hi
 
 
+def entry_rows(indptr: np.ndarray, row0: int = 0) -> np.ndarray:
+    """The row (int64, the first row numbered ``row0``) of every entry of CSR rows
+    ``indptr``."""
+    n_rows = indptr.size - 1
+    return np.repeat(np.arange(row0, row0 + n_rows, dtype=np.int64), np.diff(indptr))
+
+
+def csr_indptr(rows: np.ndarray, n_rows: int) -> np.ndarray:
+    """CSR row pointers (int64) of the entries of rows ``rows``, once sorted by row."""
+    indptr = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
+    return indptr
+
+
 class Interactions:
     """User×item interactions: a canonical CSR matrix and the id maps both ways.
 
@@ -409,8 +423,7 @@ def _build_csr(u: np.ndarray, i: np.ndarray, values: np.ndarray, timestamps: np.
             key_s, vals = key_s[starts], new_vals
     rows = (key_s // n_items) if n_items else key_s
     cols = key_s - rows * n_items
-    indptr = np.zeros(n_users + 1, dtype=np.int64)
-    np.cumsum(np.bincount(rows, minlength=n_users), out=indptr[1:])
+    indptr = csr_indptr(rows, n_users)
     index_dtype = np.int32 if max(n_items, key_s.size) < np.iinfo(np.int32).max else np.int64
     with np.errstate(over="ignore"):  # reported just below
         data = np.asarray(vals, dtype=dtype)

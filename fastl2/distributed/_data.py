@@ -29,7 +29,7 @@ from .. import _als, _blocking, _checkpoint, _sgd
 from .._idmap import IdMap, normalize_ids
 from .._kernels import grid as grid_kernels
 from .._validation import Detail, fail
-from ..interactions import DUPLICATE_POLICIES, _build_csr
+from ..interactions import DUPLICATE_POLICIES, _build_csr, csr_indptr, entry_rows
 from ._cluster import Watch, item, on_worker, put, tree_sum
 
 
@@ -288,13 +288,6 @@ def _split(entries: tuple, part: np.ndarray, n_parts: int) -> list[tuple]:
     return [tuple(a[order[x:y]] for a in entries) for x, y in zip(bounds[:-1], bounds[1:])]
 
 
-def _indptr(rows: np.ndarray, n_rows: int) -> np.ndarray:
-    """CSR row pointers of entries whose (sorted) rows are ``rows``."""
-    indptr = np.zeros(n_rows + 1, dtype=np.int64)
-    np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
-    return indptr
-
-
 def _split_by_users(coded: tuple, cuts: np.ndarray) -> list[tuple]:
     """The partition's entries of each user range, in their order."""
     return _split(coded, np.searchsorted(cuts, coded[0], side="right") - 1, cuts.size - 1)
@@ -344,9 +337,7 @@ def _column_counts(side: _als.Side, n_columns: int) -> np.ndarray:
 
 
 def _coo(side: _als.Side, row0: int) -> tuple:
-    rows = np.repeat(np.arange(row0, row0 + side.n_rows, dtype=np.int64),
-                     np.diff(side.indptr))
-    return rows, side.indices, side.values
+    return entry_rows(side.indptr, row0), side.indices, side.values
 
 
 def _split_by_columns(side: _als.Side, row0: int, cuts: np.ndarray) -> list[tuple]:
@@ -362,7 +353,7 @@ def _columns_to_rows(lo: int, hi: int, *pieces: tuple) -> _als.Side:
     cols = np.concatenate([p[1] for p in pieces]) - lo
     vals = np.concatenate([p[2] for p in pieces])
     order = np.argsort(cols, kind="stable")
-    indptr = _indptr(cols, hi - lo)
+    indptr = csr_indptr(cols, hi - lo)
     index_dtype = pieces[0][1].dtype if pieces else np.int32
     return _als.Side(indptr, rows[order].astype(index_dtype), vals[order])
 
@@ -380,7 +371,7 @@ def _group_blocks(users: np.ndarray, columns: tuple, n_blocks: int, *pieces: tup
     cols = np.concatenate([p[1] for p in pieces])
     vals = np.concatenate([p[2] for p in pieces])
     n_g = users.size
-    indptr = _indptr(rows, n_g)
+    indptr = csr_indptr(rows, n_g)
     B = n_blocks
     local = np.arange(n_g, dtype=np.int64)
     one = np.zeros(n_g, dtype=np.int64)
