@@ -342,3 +342,13 @@ def test_checkpoints_are_never_overwritten_or_mixed_up(client, tmp_path):
                checkpoint=path, resume=True)
     with pytest.raises(ValueError, match="checkpoint_every"):
         fd.fit(fastl2.BiasedMF(), data, client, checkpoint=tmp_path / "x", checkpoint_every=0)
+
+
+@pytest.mark.parametrize("name", ["sgd-float32", "als-wr-float64", "ials-cg-float32"])
+def test_distributed_fit_hashes(client, name):
+    """The recorded fit hashes (tests/test_fit_hashes.py) hold for fits on the cluster."""
+    from .test_fit_hashes import _recorded, fit_case, model_hash
+
+    recorded = _recorded()
+    assert model_hash(fit_case(name, lambda model, data: fd.fit(model, data, client))) == \
+        recorded[name]
