@@ -1,11 +1,12 @@
 """The dense helpers under the ALS kernels (``_kernels.simd`` vectors, ``_kernels.linalg``)
-against NumPy on small inputs."""
+against their NumPy twins (``fastl2._reference.linalg``) on small inputs."""
 
 import numba
 import numpy as np
 import pytest
 
 from fastl2._kernels.linalg import NB, cholesky_solve, gram_tiles
+from fastl2._reference import linalg as ref
 from fastl2._kernels.simd import (lanes, prefetch, vfma, vload, vscale, vstore, vsum, vwidth,
                                   vzero)
 
@@ -86,7 +87,8 @@ def test_gram_tiles_is_the_upper_triangle_of_a_weighted_product(dtype, n, start,
     A0 = rng.standard_normal((kp, kp)).astype(dtype)
     A = A0.copy()
     gram_tiles(A, X, Y, n, start, kp, dtype(-2.0))
-    expect = A0.astype(np.float64) - 2.0 * (X.astype(np.float64).T @ Y)
+    expect = A0.copy()
+    ref.gram_tiles(expect, X, Y, n, start, kp, dtype(-2.0))
     upper = np.triu(np.ones((kp, kp), bool))
     upper[:start] = False
     tol = 1e-4 if dtype == np.float32 else 1e-12
@@ -94,6 +96,7 @@ def test_gram_tiles_is_the_upper_triangle_of_a_weighted_product(dtype, n, start,
     untouched = np.zeros((kp, kp), bool)
     untouched[:start] = True
     np.testing.assert_array_equal(A[untouched], A0[untouched])
+    np.testing.assert_array_equal(expect[untouched], A0[untouched])
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -103,13 +106,17 @@ def test_cholesky_solve_matches_numpy(dtype, k):
     M = rng.standard_normal((2 * k, k))
     A = M.T @ M + 0.1 * np.eye(k)
     b = rng.standard_normal(k)
-    x = np.linalg.solve(A, b)
+    A_ref = np.triu(A)  # the twin, in float64
+    x = b.copy()
+    assert ref.cholesky_solve(A_ref, x, k)
+    np.testing.assert_allclose(x, np.linalg.solve(A, b), rtol=1e-10)
     Ak = np.triu(A).astype(dtype)  # only the upper triangle may be read
     bk = b.astype(dtype)
     assert cholesky_solve(Ak, bk, k)
     tol = 2e-3 if dtype == np.float32 else 1e-10
     np.testing.assert_allclose(bk, x, rtol=tol, atol=tol * np.abs(x).max())
-    L = np.linalg.cholesky(A)
+    L = np.triu(A_ref).T
+    np.testing.assert_allclose(L, np.linalg.cholesky(A), rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(np.triu(Ak), L.T, rtol=tol, atol=tol * np.abs(L).max())
 
 
@@ -119,7 +126,9 @@ def test_cholesky_solve_reports_an_indefinite_matrix(dtype):
     A = np.eye(k, dtype=dtype)
     A[20, 20] = -1.0
     b = np.ones(k, dtype)
+    assert not ref.cholesky_solve(A.copy(), b.copy(), k)
     assert not cholesky_solve(A, b, k)
     A = np.eye(k, dtype=dtype)
     A[3, 3] = np.nan
+    assert not ref.cholesky_solve(A.copy(), np.ones(k, dtype), k)
     assert not cholesky_solve(A, np.ones(k, dtype), k)

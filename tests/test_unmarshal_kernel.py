@@ -1,5 +1,6 @@
-"""The reader of marshal bytes (``_kernels/unmarshal.read_pair_lists``) against its naive twin,
-``numpy.fromiter`` over the chained lists: the same arrays for every list it accepts, and a
+"""The reader of marshal bytes (``_kernels/unmarshal.read_pair_lists``) against its naive twin
+(``fastl2._reference.unmarshal``: ``marshal.loads``, then ``numpy.fromiter`` over the chained
+lists): the same arrays for every list it accepts, and a
 refusal (-1, never a wrong array or a read past the end) for everything else."""
 
 from __future__ import annotations
@@ -11,24 +12,43 @@ import numpy as np
 import pytest
 
 from fastl2._kernels.unmarshal import read_pair_lists
+from fastl2._reference import unmarshal as ref
 
 PAIR = np.dtype([("first", np.int64), ("second", np.float64)])
 
 
 def twin(rows):
+    """(first, second) of the twin on ``marshal.dumps(rows, 2)``, checked against
+    ``numpy.fromiter`` over the chained lists."""
+    buf = np.frombuffer(marshal.dumps(rows, 2), dtype=np.uint8)
+    n = sum(len(r) for r in rows)
+    first = np.full(n, -7, dtype=np.int64)
+    second = np.full(n, np.nan)
+    lengths = np.array([len(r) for r in rows], dtype=np.int64)
+    assert ref.read_pair_lists(buf, lengths, first, second) == buf.size
     pairs = np.fromiter(itertools.chain.from_iterable(rows), dtype=PAIR)
-    return pairs["first"], pairs["second"]
+    np.testing.assert_array_equal(first, pairs["first"])
+    np.testing.assert_array_equal(second.view(np.int64), pairs["second"].view(np.int64))
+    return first, second
 
 
 def read(rows, lengths=None):
-    """(status, first, second) of the kernel on ``marshal.dumps(rows, 2)``."""
+    """(status, first, second) of the kernel on ``marshal.dumps(rows, 2)``, checked against the
+    twin's status (and arrays, when read)."""
     if lengths is None:
         lengths = np.array([len(r) for r in rows], dtype=np.int64)
     buf = np.frombuffer(marshal.dumps(rows, 2), dtype=np.uint8)
     n = int(lengths.sum())
     first = np.full(n, -7, dtype=np.int64)
     second = np.full(n, np.nan)
-    return read_pair_lists(buf, lengths, first, second), buf.size, first, second
+    status = read_pair_lists(buf, lengths, first, second)
+    want_first = np.full(n, -7, dtype=np.int64)
+    want_second = np.full(n, np.nan)
+    assert ref.read_pair_lists(buf, lengths, want_first, want_second) == status
+    if status >= 0:
+        np.testing.assert_array_equal(first, want_first)
+        np.testing.assert_array_equal(second.view(np.int64), want_second.view(np.int64))
+    return status, buf.size, first, second
 
 
 def test_reads_what_fromiter_reads():
@@ -93,7 +113,10 @@ def test_truncated_or_padded_bytes_are_refused():
     first = np.empty(3, dtype=np.int64)
     second = np.empty(3)
     assert read_pair_lists(full, lengths, first, second) == full.size
+    assert ref.read_pair_lists(full, lengths, first, second) == full.size
     for cut in range(full.size):  # every prefix: refused, no read past its end
         assert read_pair_lists(full[:cut].copy(), lengths, first, second) == -1
+        assert ref.read_pair_lists(full[:cut].copy(), lengths, first, second) == -1
     padded = np.concatenate([full, np.zeros(3, dtype=np.uint8)])
     assert read_pair_lists(padded, lengths, first, second) == -1
+    assert ref.read_pair_lists(padded, lengths, first, second) == -1

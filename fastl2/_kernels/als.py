@@ -6,14 +6,18 @@ thread and computed by the same arithmetic whatever thread runs it, so the resul
 bit-identical for any thread count. Rows are processed in chunks (``chunk_ptr``, balanced by
 cost in the façade); a chunk owns its scratch buffers, allocated once per chunk, never per row.
 
-Explicit ALS (biased MF; the bias is an augmented constant column)::
+Explicit ALS (biased MF). A row's normal equations, with the bias as an augmented constant
+column, are the (k+1)×(k+1) system::
 
     [Σ q qᵀ + λ_u I    Σ q ] [p_u]   [Σ t q]        t = r_ui − μ − b_i
     [Σ qᵀ       n + λb_u   ] [b_u] = [Σ t  ]        λ_u = λ·n (ALS-WR) or λ
 
-The diagonal is set to λ_u before the ratings are accumulated (the fused L2 term). The bias
-is eliminated exactly by its Schur complement, (A − s sᵀ/d) p = Σ t q − s Σt / d with
-s = Σ q, d = n + λb_u, so the Cholesky runs on k×k instead of (k+1)×(k+1).
+but that system is never factored. The k×k block A = Σ q qᵀ + λ_u I is assembled with its
+diagonal set to λ_u before the ratings are accumulated (the fused L2 term); the bias is then
+eliminated exactly by its Schur complement: with s = Σ q and d = n + λb_u, the k×k system
+(A − s sᵀ/d) p_u = Σ t q − s Σt/d is solved by Cholesky, and b_u = (Σt − s·p_u)/d follows
+by one dot product. The result is the solution of the augmented system (not its bits: the
+NumPy twin solves the (k+1)×(k+1) system directly).
 
 Implicit ALS (Hu, Koren & Volinsky 2008), ``conf`` signed: ``|conf|`` is the confidence c_ui,
 the sign the preference (positive → p_ui = 1, negative → p_ui = 0)::
@@ -159,7 +163,52 @@ def _eliminate_bias(A, rhs, sv, tsum, d, k):  # pragma: no cover - compiled
 def explicit_als_half(ptr, idx, vals, mu, Q, bi, reg, reg_b, weighted, fallback_eps, chunk_ptr,
                       P, bu, row_sse, n_fallback, with_sse=True):  # pragma: no cover - compiled
     """Solve every row's (p_u, b_u) against fixed (Q, b_i); ``row_sse[u]`` gets the row's
-    squared training error with the new values (0 when ``with_sse`` is False)."""
+    squared training error with the new values (0 when ``with_sse`` is False).
+
+    Per row, the k×k Schur complement of the bias in the (k+1)×(k+1) augmented system (module
+    docstring) is factored by Cholesky (padded to a multiple of NB with identity rows), then
+    b_u = (Σt − s·p_u)/d. The same kernel solves items from users through the transposed
+    matrix (``Q`` and ``bi`` are then the user side).
+
+    Parameters
+    ----------
+    ptr : numpy.ndarray of int, shape (n_rows + 1,)
+        CSR row pointer of the side being solved: row u's entries are ``ptr[u]…ptr[u + 1]``.
+    idx : numpy.ndarray of int, shape (nnz,)
+        Column of each entry: a row of ``Q`` and an entry of ``bi``.
+    vals : numpy.ndarray, shape (nnz,), dtype of ``Q``
+        The ratings r_ui.
+    mu : scalar, dtype of ``Q``
+        The global mean μ.
+    Q : numpy.ndarray, shape (n_cols, k), float32 or float64, C-contiguous
+        The other side's fixed factors; not modified. Its dtype is the dtype of the solve.
+    bi : numpy.ndarray, shape (n_cols,), dtype of ``Q``
+        The other side's fixed biases; not modified.
+    reg, reg_b : scalar, dtype of ``Q``
+        λ of the factors and λ_b of the bias (per entry of the row when ``weighted``).
+    weighted : bool
+        True: ALS-WR, row u's strengths are λ·n_u and λ_b·n_u (n_u its entry count).
+    fallback_eps : scalar, dtype of ``Q``
+        Scale of the ridge added when a Cholesky pivot is not positive (module docstring).
+    chunk_ptr : numpy.ndarray of int64, shape (n_chunks + 1,)
+        Row ranges run in parallel: chunk c is rows ``chunk_ptr[c]…chunk_ptr[c + 1]``. Only
+        the speed depends on it.
+    P : numpy.ndarray, shape (n_rows, k), dtype of ``Q``
+        Written in place: row u's new factors p_u (zeros for a row with no entries).
+    bu : numpy.ndarray, shape (n_rows,), dtype of ``Q``
+        Written in place: row u's new bias b_u (0 for a row with no entries).
+    row_sse : numpy.ndarray of float64, shape (>= n_rows,)
+        Written in place: row u's Σ (r_ui − μ − b_i − b_u − p_u·q_i)² with the new values,
+        summed in float64 (0 when ``with_sse`` is False or the row has no entries).
+    n_fallback : numpy.ndarray of int, shape (n_chunks,)
+        Written in place: per chunk, the number of rows solved with the fallback ridge.
+    with_sse : bool, default True
+        Whether to compute ``row_sse``.
+
+    Returns
+    -------
+    None
+    """
     k = Q.shape[1]
     zero = mu - mu
     n_chunks = chunk_ptr.shape[0] - 1
@@ -231,9 +280,9 @@ def explicit_als_half(ptr, idx, vals, mu, Q, bi, reg, reg_b, weighted, fallback_
 # change the order of any floating-point operation: every process computes the same bits,
 # whether it compiled a kernel or loaded it from Numba's cache. CG and the loss use explicit
 # vectors (:mod:`.simd`; ``vfma`` is fused without any flag), with every sum in an order
-# fixed in the source. (CG used to rely on the loop vectorizer, which needs reassociation to
-# vectorize a dot product; the process that compiled it then differed in the last bits from
-# those that loaded it: docs/architecture.md, "Determinism".)
+# fixed in the source. (LLVM's loop vectorizer needs reassociation to vectorize a dot
+# product, and with it the process that compiles a kernel can differ in the last bits from
+# those that load it from the cache: docs/architecture.md, "Determinism".)
 _STRICT = False
 
 
@@ -244,7 +293,21 @@ def gram(Y, n_chunks):  # pragma: no cover - compiled
 
     Plain loops: the inner one updates a row of S elementwise (LLVM vectorizes it without any
     flag, and that changes no result), and the sum over row ranges runs in order (with
-    reassociation allowed, LLVM vectorized it in an order of its own)."""
+    reassociation allowed, LLVM would vectorize it in an order of its own).
+
+    Parameters
+    ----------
+    Y : numpy.ndarray, shape (n, k), float32 or float64
+        The factors; not modified.
+    n_chunks : int
+        Number of fixed row ranges (``n·c // n_chunks`` boundaries) summed separately, then
+        in order. The result depends on it, not on the thread count.
+
+    Returns
+    -------
+    numpy.ndarray, shape (k, k), dtype of ``Y``
+        YᵀY, both triangles.
+    """
     n, k = Y.shape
     bounds = np.empty(n_chunks + 1, dtype=np.int64)
     for c in range(n_chunks + 1):
@@ -258,7 +321,22 @@ def gram(Y, n_chunks):  # pragma: no cover - compiled
 def gram_partials(Y, bounds, row0):  # pragma: no cover - compiled
     """The float64 partial Gram matrices of :func:`gram` over the row ranges
     ``bounds[c]…bounds[c + 1]`` (global row numbers; Y's first row is row ``row0``): what a
-    worker holding those rows contributes, the same bits as inside :func:`gram`."""
+    worker holding those rows contributes, the same bits as inside :func:`gram`.
+
+    Parameters
+    ----------
+    Y : numpy.ndarray, shape (n, k), float32 or float64
+        The rows ``row0…row0 + n`` of the factors; not modified.
+    bounds : numpy.ndarray of int64, shape (n_chunks + 1,)
+        Global row numbers of the ranges' boundaries, all within Y's rows.
+    row0 : int
+        The global row number of ``Y[0]``.
+
+    Returns
+    -------
+    numpy.ndarray of float64, shape (n_chunks, k, k)
+        Per range, the lower triangle (b <= a) of its Σ y yᵀ; the upper triangle is 0.
+    """
     k = Y.shape[1]
     n_chunks = bounds.shape[0] - 1
     partial = np.zeros((n_chunks, k, k), dtype=np.float64)
@@ -274,7 +352,19 @@ def gram_partials(Y, bounds, row0):  # pragma: no cover - compiled
 
 @numba.njit(fastmath=_STRICT, nogil=True, cache=CACHE)
 def gram_sum(partial, out):  # pragma: no cover - compiled
-    """``out`` = Σ of the partial Gram matrices in their order (symmetric, in out's dtype)."""
+    """``out`` = Σ of the partial Gram matrices in their order (symmetric, in out's dtype).
+
+    Parameters
+    ----------
+    partial : numpy.ndarray of float64, shape (n_chunks, k, k)
+        Partial sums from :func:`gram_partials` (only the lower triangles are read).
+    out : numpy.ndarray, shape (k, k), float32 or float64
+        Written in place: both triangles of the sum, rounded once to ``out``'s dtype.
+
+    Returns
+    -------
+    None
+    """
     n_chunks, k = partial.shape[0], partial.shape[1]
     for a in range(k):
         for b in range(a + 1):
@@ -318,7 +408,36 @@ def _implicit_assemble(A, rhs, W, R, lo, hi, idx, conf, Y, G, k):  # pragma: no 
 @numba.njit(parallel=True, fastmath=FASTMATH, nogil=True, cache=CACHE)
 def implicit_cholesky_half(ptr, idx, conf, Y, G, fallback_eps, chunk_ptr, X,
                            n_fallback):  # pragma: no cover - compiled
-    """Exact per-row solve; ``G`` = YᵀY + λI (the L2 term already on its diagonal)."""
+    """Exact per-row solve; ``G`` = YᵀY + λI (the L2 term already on its diagonal).
+
+    Row u's system (G + Σ (c − 1) y yᵀ) x_u = Σ_{p=1} c y (module docstring) is assembled in
+    a k×k matrix padded to a multiple of NB with identity rows and solved by Cholesky.
+
+    Parameters
+    ----------
+    ptr : numpy.ndarray of int, shape (n_rows + 1,)
+        CSR row pointer of the side being solved.
+    idx : numpy.ndarray of int, shape (nnz,)
+        Column of each entry: a row of ``Y``.
+    conf : numpy.ndarray, shape (nnz,), dtype of ``Y``
+        Signed confidences: |conf| is c_ui, the sign the preference (positive → 1).
+    Y : numpy.ndarray, shape (n_cols, k), float32 or float64, C-contiguous
+        The other side's fixed factors; not modified.
+    G : numpy.ndarray, shape (k, k), dtype of ``Y``
+        YᵀY + λI; not modified.
+    fallback_eps : scalar, dtype of ``Y``
+        Scale of the ridge added when a Cholesky pivot is not positive (module docstring).
+    chunk_ptr : numpy.ndarray of int64, shape (n_chunks + 1,)
+        Row ranges run in parallel; only the speed depends on them.
+    X : numpy.ndarray, shape (n_rows, k), dtype of ``Y``
+        Written in place: the new row factors (zeros for a row with no entries).
+    n_fallback : numpy.ndarray of int, shape (n_chunks,)
+        Written in place: per chunk, the number of rows solved with the fallback ridge.
+
+    Returns
+    -------
+    None
+    """
     k = Y.shape[1]
     zero = fallback_eps - fallback_eps
     n_chunks = chunk_ptr.shape[0] - 1
@@ -497,7 +616,22 @@ def implicit_cg_half(ptr, idx, conf, Y, G, cg_steps, chunk_ptr,
 
     x, r, p, Ap, G's rows and the y_i are held padded with zeros to kp, a multiple of the
     vector width, so everything runs on whole vectors; the padding stays (±)0, so it adds
-    nothing to any sum."""
+    nothing to any sum.
+
+    Parameters
+    ----------
+    ptr, idx, conf, Y, G, chunk_ptr
+        As in :func:`implicit_cholesky_half`.
+    cg_steps : int
+        Conjugate-gradient steps per row (fewer when the residual or the curvature vanishes).
+    X : numpy.ndarray, shape (n_rows, k), dtype of ``Y``
+        Read as the starting point and overwritten in place with the result (zeros for a
+        row with no entries).
+
+    Returns
+    -------
+    None
+    """
     k = Y.shape[1]
     zero = G[0, 0] - G[0, 0]
     one = Y.dtype.type(1)
@@ -559,7 +693,25 @@ def implicit_cg_half(ptr, idx, conf, Y, G, cg_steps, chunk_ptr,
 def implicit_loss_rows(ptr, idx, conf, X, Y, YtY, chunk_ptr, out):  # pragma: no cover
     """Per row u: Σ_i c_ui (p_ui − x·y_i)² over *all* items, without densifying:
     xᵀ(YᵀY)x + Σ_{observed} [c (p − d)² − d²] with d = x·y_i. Written to ``out[u]`` (float64).
-    Sums as in :func:`implicit_cg_half` (x and y_i copied to zero-padded rows)."""
+    Sums as in :func:`implicit_cg_half` (x and y_i copied to zero-padded rows).
+
+    Parameters
+    ----------
+    ptr, idx, conf, chunk_ptr
+        As in :func:`implicit_cholesky_half` (``ptr`` over the rows of ``X``).
+    X : numpy.ndarray, shape (n_rows, k), float32 or float64
+        The row factors; not modified.
+    Y : numpy.ndarray, shape (n_cols, k), dtype of ``X``
+        The other side's factors; not modified.
+    YtY : numpy.ndarray, shape (k, k), dtype of ``X``
+        YᵀY without the L2 term.
+    out : numpy.ndarray of float64, shape (n_rows,)
+        Written in place: each row's weighted squared error over all items.
+
+    Returns
+    -------
+    None
+    """
     k = Y.shape[1]
     zero = YtY[0, 0] - YtY[0, 0]
     one = Y.dtype.type(1)

@@ -22,7 +22,30 @@ from ._flags import CACHE
 @numba.njit(parallel=True, nogil=True, cache=CACHE)
 def grid_counts(indptr, indices, row_of_grid, row_group, row_start, col_group, col_grid,
                 n_blocks):  # pragma: no cover - compiled
-    """Count entries per (block, grid row): ``counts[seg(b) + r + 1]``."""
+    """Count entries per (block, grid row): ``counts[seg(b) + r + 1]``.
+
+    Parameters
+    ----------
+    indptr, indices : numpy.ndarray of int, shapes (n_rows + 1,) and (nnz,)
+        The ratings matrix as CSR (original row and column numbers).
+    row_of_grid : numpy.ndarray of int64, shape (n_rows,)
+        The original row of each grid row.
+    row_group : numpy.ndarray of int64, shape (n_rows,)
+        The row group of each grid row.
+    row_start : numpy.ndarray of int64, shape (n_blocks + 1,)
+        Row group g is grid rows ``row_start[g]…row_start[g + 1]``.
+    col_group : numpy.ndarray of int64, shape (n_cols,)
+        The column group of each grid column.
+    col_grid : numpy.ndarray of int64, shape (n_cols,)
+        The grid column of each original column.
+    n_blocks : int
+        Number of row groups (= column groups).
+
+    Returns
+    -------
+    numpy.ndarray of int64, shape (n_blocks * n_rows + 1,)
+        The counts; their cumulative sum is the grid's ``ptr`` (module docstring).
+    """
     n_rows = row_of_grid.shape[0]
     counts = np.zeros(n_blocks * n_rows + 1, dtype=np.int64)
     for gr in numba.prange(n_rows):
@@ -40,7 +63,25 @@ def grid_counts(indptr, indices, row_of_grid, row_group, row_start, col_group, c
 @numba.njit(parallel=True, nogil=True, cache=CACHE)
 def grid_scatter(indptr, indices, data, ptr, row_of_grid, row_group, row_start, col_group,
                  col_grid, n_blocks, out_items, out_values):  # pragma: no cover - compiled
-    """Scatter each row's entries into its blocks (items as grid indices)."""
+    """Scatter each row's entries into its blocks (items as grid indices).
+
+    Parameters
+    ----------
+    indptr, indices, row_of_grid, row_group, row_start, col_group, col_grid, n_blocks
+        As in :func:`grid_counts`.
+    data : numpy.ndarray, shape (nnz,)
+        The ratings, in CSR order.
+    ptr : numpy.ndarray of int64, shape (n_blocks * n_rows + 1,)
+        The grid's pointers (cumulative sum of :func:`grid_counts`); not modified.
+    out_items : numpy.ndarray of int, shape (nnz,)
+        Written in place: each entry's grid column, in grid order.
+    out_values : numpy.ndarray, shape (nnz,), dtype of ``data``
+        Written in place: each entry's rating, in grid order.
+
+    Returns
+    -------
+    None
+    """
     n_rows = row_of_grid.shape[0]
     for gr in numba.prange(n_rows):
         u = row_of_grid[gr]
@@ -63,7 +104,22 @@ def grid_scatter(indptr, indices, data, ptr, row_of_grid, row_group, row_start, 
 @numba.njit(nogil=True, cache=CACHE)
 def lpt_groups(order, counts, n_groups):  # pragma: no cover - compiled
     """Longest-processing-time assignment: rows in ``order`` (heaviest first) each go to the
-    group with the smallest total so far (lowest group index on ties)."""
+    group with the smallest total so far (lowest group index on ties).
+
+    Parameters
+    ----------
+    order : numpy.ndarray of int, shape (n,)
+        Row numbers, heaviest first.
+    counts : numpy.ndarray of int, shape (n,)
+        Each row's weight (entry count).
+    n_groups : int
+        Number of groups.
+
+    Returns
+    -------
+    numpy.ndarray of int64, shape (n,)
+        The group of each row.
+    """
     load = np.zeros(n_groups, dtype=np.int64)
     groups = np.empty(order.shape[0], dtype=np.int64)
     for j in range(order.shape[0]):

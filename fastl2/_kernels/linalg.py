@@ -5,9 +5,9 @@ arguments, so float32 rows are solved in float32 and float64 rows in float64.
 
 * :func:`gram_tiles` — A += sign · Xᵀ Y (upper triangle) for gathered rows, in 6 × 2W register
   tiles of vector outer products (:mod:`.simd`; W = vector width; 8 × W where a system can
-  be one vector wide): no transposition, no horizontal reductions. On the 2-core Zen 3 VM
-  (AVX2) of 2026-11-29, 30 G useful multiply-adds/s per core in float32 for 128 rows of
-  k = 64 (the 8 × W tiles: 27 G).
+  be one vector wide): no transposition, no horizontal reductions. A two-vector tile needs
+  fewer loads per multiply-add than a one-vector one (measurements: docs/benchmarks.md,
+  "Kernel design measurements").
 * :func:`cholesky_solve` — A = UᵀU in place (upper triangle, blocked by NB rows, trailing
   updates by :func:`gram_tiles`), then UᵀU x = b in place.
 """
@@ -148,6 +148,24 @@ def gram_tiles(A, X, Y, n, start, kp, sign):  # pragma: no cover - compiled
     with X = diag(w) Y a weighted one. Tiles on the diagonal also write a few entries below
     it, which nothing reads; a row block starting half-way through a vector begins with a
     half-width tile, so no tile lies wholly below the diagonal.
+
+    Parameters
+    ----------
+    A : numpy.ndarray, shape (>= kp, >= kp), float32 or float64, C-contiguous
+        Updated in place on its upper triangle from row ``start`` on (plus a few entries
+        just below the diagonal, which nothing reads); rows before ``start`` are untouched.
+    X, Y : numpy.ndarray, shape (>= n, >= kp), dtype of ``A``, C-contiguous rows
+        The two factors of the product; not modified.
+    n : int
+        Number of rows of ``X`` and ``Y`` summed over, in order.
+    start, kp : int
+        First row and end of the updated block; multiples of NB.
+    sign : scalar, dtype of ``A``
+        Factor of the product (1 for a Gram, -1 for a Cholesky trailing update).
+
+    Returns
+    -------
+    None
     """
     w = vwidth(A[0, 0])
     if 2 * w > NB:  # a system may be one vector wide: one-vector tiles (8 rows each)
@@ -178,10 +196,26 @@ def cholesky_solve(A, b, kp):  # pragma: no cover - compiled
     ``kp`` is a multiple of NB (callers pad a smaller system with identity rows and zero
     right-hand side). Blocked right-looking factorization A = UᵀU: each panel of NB rows is
     factored left-looking with vector row operations, then the trailing matrix gets one
-    rank-NB update by :func:`gram_tiles` (the same register tiles as the Gram). Row operations start at the
-    vector boundary at or below the diagonal; the entries below the diagonal they touch are
-    never read. A is overwritten by U and b by x. Returns False (A and b partly overwritten)
+    rank-NB update by :func:`gram_tiles` (the same register tiles as the Gram). Row
+    operations start at the vector boundary at or below the diagonal; the entries below the
+    diagonal they touch are never read. A is overwritten by U and b by x. Returns False (A and b partly overwritten)
     when a pivot is not positive and finite.
+
+    Parameters
+    ----------
+    A : numpy.ndarray, shape (>= kp, >= kp), float32 or float64, C-contiguous
+        Only the upper triangle of ``A[:kp, :kp]`` is read; overwritten in place by U of
+        A = UᵀU (entries below the diagonal may be written, never read).
+    b : numpy.ndarray, shape (>= kp,), dtype of ``A``
+        The right-hand side; overwritten in place by x.
+    kp : int
+        Order of the system, a multiple of NB.
+
+    Returns
+    -------
+    bool
+        True when solved; False when a pivot is not positive and finite (A and b are then
+        partly overwritten and must not be read).
     """
     zero = b[0] - b[0]
     one = A.dtype.type(1)

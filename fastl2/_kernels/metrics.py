@@ -28,7 +28,26 @@ from ._flags import CACHE
 def user_metrics(ids, test_ptr, test_idx, n_items, out):  # pragma: no cover - compiled
     """``ids``: (n_users, K) recommended item indices (-1 = none), row r for the user whose
     sorted test items are ``test_idx[test_ptr[r]:test_ptr[r+1]]`` (non-empty).
-    ``out``: (n_users, 7) float64 ← hits, min(K, P), recall, AP, NDCG, AUC, reciprocal rank."""
+    ``out``: (n_users, 7) float64 ← hits, min(K, P), recall, AP, NDCG, AUC, reciprocal rank.
+
+    Parameters
+    ----------
+    ids : numpy.ndarray of int, shape (n_users, K)
+        Each evaluated user's top-K item indices, best first; -1 for an empty slot.
+    test_ptr : numpy.ndarray of int, shape (n_users + 1,)
+        CSR pointers: user r's test items are ``test_idx[test_ptr[r]…test_ptr[r + 1]]``
+        (at least one).
+    test_idx : numpy.ndarray of int, shape (nnz_test,)
+        Test item indices, sorted within each user.
+    n_items : int
+        Number of items (the negatives of AUC are the n_items − P others).
+    out : numpy.ndarray of float64, shape (n_users, 7)
+        Written in place, one row per user (definitions in the module docstring).
+
+    Returns
+    -------
+    None
+    """
     n_users, K = ids.shape
     for r in numba.prange(n_users):
         lo = test_ptr[r]

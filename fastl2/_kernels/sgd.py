@@ -26,9 +26,9 @@ from .simd import hload, hzero, vadd, vfma, vload, vscale, vstore, vsum, vwidth,
 
 # The SGD kernel is written with explicit vectors (:mod:`.simd`), so it needs no fast-math
 # flag: every reduction has an order fixed in the source (see :func:`_first_dot`), the same
-# in every process and compile. (LLVM's loop vectorizer, which needed reassociation, made the
-# process that compiled the kernel differ in the last bits from those loading it from the
-# cache.)
+# in every process and compile. (LLVM's loop vectorizer needs reassociation to vectorize a
+# reduction, and with it the process that compiles the kernel can differ in the last bits
+# from those loading it from the cache.)
 _STRICT = False
 
 
@@ -234,6 +234,52 @@ def sgd_epoch(ptr, items, ratings, row_start, n_blocks, work_ptr, work_blocks, P
 
     ``block_sse[b]`` receives the sum of squared pre-update errors of block ``b``; summing it
     in block order gives a loss that does not depend on the thread count.
+
+    Parameters
+    ----------
+    ptr : numpy.ndarray of int64, shape (n_blocks * n_rows + 1,)
+        The block grid's pointers (layout in :mod:`fastl2._kernels.grid`): block b's grid row
+        r holds the entries ``ptr[seg(b) + r]…ptr[seg(b) + r + 1]``.
+    items : numpy.ndarray of int, shape (nnz,)
+        Each entry's item as a grid column (a row of ``Q``).
+    ratings : numpy.ndarray, shape (nnz,), dtype of ``P``
+        Each entry's rating r_ui.
+    row_start : numpy.ndarray of int64, shape (n_blocks + 1,)
+        Row group g is grid rows ``row_start[g]…row_start[g + 1]``.
+    n_blocks : int
+        Number of row groups (= column groups); the grid has ``n_blocks²`` blocks.
+    work_ptr : numpy.ndarray of int64, shape (n_strata, n_workers + 1)
+        Stratum s gives worker w the blocks
+        ``work_blocks[s, work_ptr[s, w]…work_ptr[s, w + 1]]``.
+    work_blocks : numpy.ndarray of int64, shape (n_strata, n_blocks)
+        Block numbers ``b = g · n_blocks + h`` per stratum, grouped by worker; the blocks of a
+        stratum share no row group and no column group.
+    P : numpy.ndarray, shape (n_rows, k), float32 or float64, C-contiguous
+        User factors (grid-row order), updated in place.
+    Q : numpy.ndarray, shape (n_cols, k), dtype of ``P``, C-contiguous
+        Item factors (grid-column order), updated in place.
+    bu, bi : numpy.ndarray, shape (n_rows,) and (n_cols,), dtype of ``P``
+        User and item biases, updated in place.
+    Gp, Gq : numpy.ndarray, shape (n_rows,) and (n_cols,), dtype of ``P``
+        Per-row AdaGrad sums (users, items): updated in place when ``adaptive``, otherwise
+        neither read nor written.
+    mu : scalar, dtype of ``P``
+        The global mean μ.
+    lr_p, lr_q, lr_bu, lr_bi : scalar, dtype of ``P``
+        Steps of user factors, item factors, user biases and item biases (module docstring).
+    reg_p, reg_q, reg_bu, reg_bi : scalar, dtype of ``P``
+        L2 strengths of the same four kinds of parameters.
+    adaptive : bool
+        True: AdaGrad per row (each step divided by sqrt(G_row)); False: constant steps.
+    inv_k1 : scalar, dtype of ``P``
+        1 / (k + 1): a rating's squared gradients (k factors and the bias) are averaged with it
+        into G.
+    block_sse : numpy.ndarray of float64, shape (n_blocks²,)
+        Written in place: per block, the sum of the squared pre-update errors.
+
+    Returns
+    -------
+    None
     """
     n_strata = work_ptr.shape[0]
     n_workers = work_ptr.shape[1] - 1
@@ -263,8 +309,30 @@ def sgd_block(ptr, items, ratings, P, Q, bu, bi, Gp, Gq, mu, lr_p, lr_q, lr_bu, 
     the sum of the squared pre-update errors.
 
     The one-iteration ``prange`` is deliberate: Numba compiles a parallel loop's body as a
-    function of its own, which LLVM optimizes as it does :func:`sgd_epoch`'s (measured: 1.65x
-    faster than the same body in a plain function).
+    function of its own, which LLVM optimizes as it does :func:`sgd_epoch`'s; the same body
+    in a plain function is optimized less well (measurement: docs/benchmarks.md, "Kernel
+    design measurements").
+
+    Parameters
+    ----------
+    ptr : numpy.ndarray of int64, shape (n_rows_block + 1,)
+        The block's CSR pointers over its rows.
+    items : numpy.ndarray of int, shape (nnz_block,)
+        Each entry's item, an index into the column group.
+    ratings : numpy.ndarray, shape (nnz_block,), dtype of ``P``
+        Each entry's rating.
+    P, bu, Gp : numpy.ndarray, shapes (n_rows_block, k), (n_rows_block,), (n_rows_block,)
+        The row group's factors, biases and AdaGrad sums, updated in place (``Gp`` only when
+        ``adaptive``).
+    Q, bi, Gq : numpy.ndarray, shapes (n_cols_block, k), (n_cols_block,), (n_cols_block,)
+        The column group's, likewise.
+    mu, lr_p, lr_q, lr_bu, lr_bi, reg_p, reg_q, reg_bu, reg_bi, adaptive, inv_k1
+        As in :func:`sgd_epoch`.
+
+    Returns
+    -------
+    float
+        The sum of the squared pre-update errors (float64).
     """
     sse = np.zeros(1)
     for _ in numba.prange(1):

@@ -185,7 +185,18 @@ def _kth_smallest(v, k):  # pragma: no cover - compiled
 
 @numba.njit(cache=True, nogil=True)
 def fenwick_build(w):  # pragma: no cover - compiled
-    """Fenwick (binary indexed) tree of int64 weights; ``tree[k]`` is 1-based."""
+    """Fenwick (binary indexed) tree of int64 weights; ``tree[k]`` is 1-based.
+
+    Parameters
+    ----------
+    w : numpy.ndarray of int64, shape (n,)
+        The weights; not modified.
+
+    Returns
+    -------
+    numpy.ndarray of int64, shape (n + 1,)
+        The tree (``tree[0]`` unused, 0).
+    """
     n = w.shape[0]
     tree = np.zeros(n + 1, dtype=np.int64)
     for k in range(1, n + 1):

@@ -83,18 +83,41 @@ def topk_rows(Q, rows, offset, YT, bias, candidates, all_items, skip_ptr, skip_i
               out_ids, out_scores):  # pragma: no cover - compiled
     """Best N items for each query row.
 
-    Q : (n_query_vectors, k) query vectors; ``rows[r]`` picks the vector of output row r.
-    offset : (len(rows),) added to every score of row r.
-    YT : (k, n_items) item vectors, transposed (contiguous per factor).
-    bias : (n_items,) added per item (zeros for none).
-    candidates : sorted item indices to consider (ignored when ``all_items``).
-    skip_ptr, skip_idx : CSR with one row per output row, sorted item indices to skip.
-    banned : (n_items,) uint8, nonzero = never recommend.
-    out_ids : (len(rows), N) int, out_scores : (len(rows), N) float, written.
+    Parameters
+    ----------
+    Q : numpy.ndarray, shape (n_query_vectors, k), float32 or float64
+        Query vectors; ``rows[r]`` picks the vector of output row r. Not modified.
+    rows : numpy.ndarray of int, shape (n_out,)
+        The row of ``Q`` of each output row.
+    offset : numpy.ndarray, shape (n_out,), dtype of ``Q``
+        Added to every score of output row r (e.g. μ + b_u).
+    YT : numpy.ndarray, shape (k, n_items), dtype of ``Q``
+        Item vectors, transposed (contiguous per factor). Not modified.
+    bias : numpy.ndarray, shape (n_items,), dtype of ``Q``
+        Added per item (zeros for none).
+    candidates : numpy.ndarray of int, shape (n_candidates,)
+        Sorted item indices to consider (ignored when ``all_items``).
+    all_items : bool
+        True: every item is a candidate.
+    skip_ptr, skip_idx : numpy.ndarray of int, shapes (n_out + 1,) and (nnz_skip,)
+        CSR with one row per output row: sorted item indices to skip (e.g. seen items).
+    banned : numpy.ndarray of uint8, shape (n_items,)
+        Nonzero: never recommend that item.
+    N : int
+        Number of items per output row.
+    out_ids : numpy.ndarray of int, shape (n_out, N)
+        Written in place: the best items, best first (ties to the lower index); -1 where a
+        row has fewer than N eligible candidates.
+    out_scores : numpy.ndarray of float, shape (n_out, N)
+        Written in place: their scores; -inf in the unused slots.
+
+    Returns
+    -------
+    None
 
     Scores are computed for groups of _GROUP rows × blocks of _BLOCK candidates as axpys along
-    the items (each item-vector load feeds the whole group, no per-score reductions), then offered to the
-    rows' heaps.
+    the items (each item-vector load feeds the whole group, no per-score reductions), then
+    offered to the rows' heaps.
     """
     n_rows = rows.shape[0]
     k = YT.shape[0]

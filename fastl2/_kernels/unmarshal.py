@@ -41,7 +41,24 @@ def read_pair_lists(buf, lengths, first, second):  # pragma: no cover - compiled
     list of ``lengths.size`` lists of pairs, list ``u`` holding ``lengths[u]`` pairs.
 
     Returns the number of bytes read (all of ``buf``), or -1 when ``buf`` is not exactly such
-    data (see the module docstring)."""
+    data (see the module docstring).
+
+    Parameters
+    ----------
+    buf : numpy.ndarray of uint8, shape (n_bytes,)
+        The bytes of ``marshal.dumps(rows, 2)``; not modified.
+    lengths : numpy.ndarray of int, shape (n_rows,)
+        The number of pairs expected in each list.
+    first : numpy.ndarray of int64, shape (>= lengths.sum(),)
+        Written in place: the pairs' first elements, list after list.
+    second : numpy.ndarray of float64, shape (>= lengths.sum(),)
+        Written in place: the pairs' second elements (ints converted exactly).
+
+    Returns
+    -------
+    int
+        ``buf.size``, or -1 (``first`` and ``second`` then partly written, not to be read).
+    """
     n = buf.size
     bits = np.empty(1, dtype=np.int64)
     as_double = bits.view(np.float64)

@@ -2,7 +2,10 @@
 
 Same signatures and effects as the kernels (``chunk_ptr`` is accepted and only used to report
 fallback counts per chunk), written row by row with NumPy/LAPACK: the Gram matrix of a row by a
-matrix product, the solve by ``numpy.linalg.cholesky`` and two triangular solves.
+matrix product, the solve by ``numpy.linalg.cholesky`` and two triangular solves. The explicit
+twin solves the (k+1)×(k+1) augmented system (the bias as a constant column) directly, where
+the kernel eliminates the bias by its Schur complement and factors k×k: the same solution,
+not the same bits.
 """
 
 from __future__ import annotations
