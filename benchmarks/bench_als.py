@@ -110,7 +110,7 @@ def fastl2_run(kernel, train, args, threads):
 
 def numpy_reference_iteration(kernel, train, args) -> float:
     """One full iteration (both halves) of the NumPy twin, BLAS on one thread."""
-    from fastl2 import _als
+    from fastl2.training import als as _als
 
     dt = np.dtype(np.float32)
     m = train.matrix

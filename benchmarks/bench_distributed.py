@@ -104,7 +104,7 @@ def predicted_bytes(kind: str, train, workers: int, k: int, sgd_blocks: int,
     docs/distributed.md (expected values: a block's source is another worker with
     probability (W-1)/W; an SGD item group's next user group is another worker's with
     probability B(W-1)/(W(B-1)))."""
-    from fastl2._als import both_sides
+    from fastl2.training.als import both_sides
 
     W, s = workers, itemsize
     cross = (W - 1) / W

@@ -233,7 +233,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     args.nnz, args.users, args.items = int(args.nnz), int(args.users), int(args.items)
 
-    from fastl2._als import both_sides
+    from fastl2.training.als import both_sides
 
     workers = [int(w) for w in args.workers.split(",")]
     small = [int(round(v / args.scale)) for v in (args.users, args.items, args.nnz)]

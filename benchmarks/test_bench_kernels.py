@@ -9,7 +9,8 @@ users only (the group compares per-call times; divide by the user counts in the 
 import numpy as np
 import pytest
 
-from fastl2 import _als, bench_suite
+from fastl2 import bench_suite
+from fastl2.training import als as _als
 from fastl2._threads import thread_limit
 from fastl2.evaluation import ranking_metrics_at_k
 from fastl2.models.implicit_als import ImplicitALS

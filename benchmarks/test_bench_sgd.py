@@ -7,7 +7,7 @@ Run with ``pytest benchmarks --benchmark-only`` (not part of the normal test run
 import numpy as np
 import pytest
 
-from fastl2 import _blocking
+from fastl2.training import blocking as _blocking
 from fastl2._kernels import sgd as sgd_kernels
 from fastl2._reference import sgd as sgd_reference
 from fastl2._threads import thread_limit

@@ -184,7 +184,7 @@ def bench_explicit(kernel: str, train, test, s: Setup) -> list[dict]:
 
 
 def _numpy_explicit(kernel: str, train, s: Setup) -> dict:
-    from . import _als
+    from .training import als as _als
     from ._reference.sgd import minibatch_sgd_epoch
 
     dt = np.dtype(s.dtype)
@@ -255,7 +255,7 @@ def _ranking(model, train, test, K: int = 10) -> dict[str, float]:
 
 
 def _numpy_ials(train, s: Setup, use_cg: bool) -> dict:
-    from . import _als
+    from .training import als as _als
 
     dt = np.dtype(s.dtype)
     rng = np.random.default_rng(s.seed)

@@ -324,7 +324,7 @@ def test_half_step_matches_implicit_library_if_installed(use_cg):
     """With confidence="proportional" fastl2 solves implicit's own row systems: one half-step
     from the same factors equals implicit.cpu.als's pure-Python solvers."""
     als = pytest.importorskip("implicit.cpu.als")
-    from fastl2 import _als
+    from fastl2.training import als as _als
 
     M, _ = _implicit_data(seed=11)
     C = M.astype(np.float64) * 3.0  # implicit multiplies by alpha; values are confidences

@@ -214,7 +214,7 @@ def test_kernels_bit_identical_for_any_thread_count(dtype):
 def test_gram_from_block_partials_is_the_same_bits(n_rows):
     """A cluster's YᵀY: each block's partial sums over the fixed row ranges it holds, added
     in range order, equal the kernel's own sum bit for bit."""
-    from fastl2 import _als
+    from fastl2.training import als as _als
 
     Y = np.random.default_rng(n_rows).standard_normal((n_rows, 13)).astype(np.float32)
     bounds = _als.gram_bounds(n_rows)

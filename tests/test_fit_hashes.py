@@ -82,9 +82,13 @@ def model_hash(model) -> str:
     return h.hexdigest()
 
 
-def fit_case(name: str, fit=None):
+def fit_case(name: str, fit=None, num_threads: int | None = None):
+    """Case ``name`` fitted locally, or by ``fit(model, data)``; ``num_threads`` overrides
+    the model's (default: all cores)."""
     make_model, make_data = CASES[name]
     model, data = make_model(), make_data()
+    if num_threads is not None:
+        model.set_params(num_threads=num_threads)
     if fit is not None:
         return fit(model, data)
     if isinstance(model, fastl2.ImplicitALS):
@@ -104,6 +108,13 @@ def _recorded() -> dict:
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_fit_hashes_are_unchanged(name):
     assert model_hash(fit_case(name)) == _recorded()[name]
+
+
+@pytest.mark.parametrize("name", ["sgd-float32", "als-wr-float64", "ials-cg-float32",
+                                  "ials-cholesky-float64"])
+def test_fit_hashes_hold_on_one_thread(name):
+    """The recorded bits (all cores) are those of a one-thread fit too."""
+    assert model_hash(fit_case(name, num_threads=1)) == _recorded()[name]
 
 
 if __name__ == "__main__" and "--record" in sys.argv:

@@ -5,7 +5,7 @@ measured by ``benchmarks/bench_scale.py`` (peak RSS growth of a 100M fit), not h
 import numpy as np
 import pytest
 
-import fastl2._init as init
+import fastl2.training.init as init
 import fastl2.models.implicit_als as implicit_als
 from fastl2 import ImplicitALS
 from fastl2.datasets import synthetic_ratings

@@ -146,7 +146,7 @@ def test_recommend_bad_arguments_are_named(implicit_fit):
 
 def test_fold_in_equals_the_full_als_half_step(implicit_fit, planted):
     """recalculate_user solves exactly what a users half-step of the fit would give."""
-    from fastl2 import _als
+    from fastl2.training import als as _als
     from fastl2.models import implicit_als
 
     model, M = implicit_fit

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from fastl2 import _blocking
+from fastl2.training import blocking as _blocking
 from fastl2._kernels import sgd as sgd_kernels
 from fastl2._reference import grid as reference_grid
 from fastl2._reference import sgd as sgd_reference

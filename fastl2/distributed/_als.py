@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import _als
+from ..training import als as _als
 from .._threads import thread_limit
 from ._cluster import Watch, item, on_worker
 from ._data import Blocks
@@ -66,7 +66,7 @@ class _Sweeps:
 
     def _gram(self, n: int, parts: list[Any]) -> Any:
         """YᵀY of side ``n``'s factor blocks ``parts``: each block's partial sums over the
-        fixed row ranges of :func:`fastl2._als.gram` (block cuts fall on them), added in
+        fixed row ranges of :func:`fastl2.training.als.gram` (block cuts fall on them), added in
         range order on one worker: the same bits as the local function."""
         blocks = self._sides()[n]
         bounds = _als.gram_bounds(int(blocks.cuts[-1]))
@@ -117,7 +117,7 @@ class _Sweeps:
 
 
 class DaskImplicitSweeps(_Sweeps):
-    """:class:`fastl2._als.ImplicitSweeps` whose half-sweeps run on a Dask cluster."""
+    """:class:`fastl2.training.als.ImplicitSweeps` whose half-sweeps run on a Dask cluster."""
 
     def __init__(self, client: Any, users: Blocks, items: Blocks, factors: int,
                  regularization: float, use_cg: bool, cg_steps: int, n_threads: int,
@@ -160,7 +160,7 @@ class DaskImplicitSweeps(_Sweeps):
 
 
 class DaskExplicitSweeps(_Sweeps):
-    """:class:`fastl2._als.ExplicitSweeps` whose half-sweeps run on a Dask cluster."""
+    """:class:`fastl2.training.als.ExplicitSweeps` whose half-sweeps run on a Dask cluster."""
 
     def __init__(self, client: Any, users: Blocks, items: Blocks, factors: int, reg: tuple,
                  bias_reg: tuple, weighted: bool, mu: float, n_threads: int, dtype: np.dtype,
@@ -172,7 +172,7 @@ class DaskExplicitSweeps(_Sweeps):
         self.nnz = nnz
 
     def iteration(self, P, bu, Q, bi) -> float:
-        """As :meth:`fastl2._als.ExplicitSweeps.iteration`; the training error's rows are
+        """As :meth:`fastl2.training.als.ExplicitSweeps.iteration`; the training error's rows are
         gathered and summed as there (the same bits)."""
         self.watch.check()
         self._place(P, Q, bu, bi)

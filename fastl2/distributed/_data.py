@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .. import _als, _blocking, _checkpoint, _sgd
+from ..training import als as _als, blocking as _blocking, checkpoint as _checkpoint, sgd as _sgd
 from .._idmap import IdMap, normalize_ids
 from .._kernels import grid as grid_kernels
 from .._validation import Detail, fail
@@ -36,7 +36,7 @@ from ._cluster import Watch, item, on_worker, put, tree_sum
 @dataclass
 class Blocks:
     """One side's row blocks on the workers: row ranges ``cuts``, the worker of each block and
-    the futures of their data (:class:`fastl2._als.Side`, local row and global column
+    the futures of their data (:class:`fastl2.training.als.Side`, local row and global column
     indices)."""
 
     cuts: np.ndarray
@@ -74,7 +74,7 @@ class ClusterGrid:
 
 class ClusterData:
     """The training data of a distributed fit (see the module docstring); answers what
-    :class:`fastl2._source.Local` answers."""
+    :class:`fastl2.training.source.Local` answers."""
 
     def __init__(self, client: Any, workers: list[str], n_blocks: int, users: Blocks,
                  user_map: IdMap, item_map: IdMap, rating_scale: Any, watch: Watch,
@@ -138,7 +138,7 @@ class ClusterData:
 
     # ------------------------------------------------------------------ implicit feedback
     def prepare_implicit(self, confidence: Any, name: str) -> None:
-        """As :meth:`fastl2._source.Local.prepare_implicit`, block by block: finite values
+        """As :meth:`fastl2.training.source.Local.prepare_implicit`, block by block: finite values
         checked, explicit zeros dropped, values replaced by the signed confidences."""
         c = self.client
         self.users = Blocks(self.users.cuts, self.users.workers,
@@ -184,7 +184,7 @@ class ClusterData:
 
 def aligned_cuts(indptr: np.ndarray, n_blocks: int) -> np.ndarray:
     """Row blocks balanced by entries whose bounds fall on the fixed row ranges of
-    :func:`fastl2._als.gram` (so a block's partial Gram sums are whole ranges: YᵀY summed on
+    :func:`fastl2.training.als.gram` (so a block's partial Gram sums are whole ranges: YᵀY summed on
     the workers is the same bits as locally); at most as many blocks as ranges."""
     n = indptr.size - 1
     cuts = _als.balanced_cuts(indptr, 1, 1, n_blocks)

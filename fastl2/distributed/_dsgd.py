@@ -27,14 +27,14 @@ from typing import Any
 
 import numpy as np
 
-from .. import _sgd
+from ..training import sgd as _sgd
 from .._threads import thread_limit
 from ._cluster import Watch, on_worker, put
 from ._data import ClusterGrid
 
 
 class DaskEpochs:
-    """:class:`fastl2._sgd.LocalEpochs` whose strata run as tasks on a Dask cluster."""
+    """:class:`fastl2.training.sgd.LocalEpochs` whose strata run as tasks on a Dask cluster."""
 
     def __init__(self, client: Any, grid: ClusterGrid, state: _sgd.State, args: tuple,
                  watch: Watch):

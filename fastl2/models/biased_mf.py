@@ -9,8 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from .. import _als, _blocking, _checkpoint, _sgd, _source
-from .._init import random_factors
+from ..training import als as _als, blocking as _blocking, checkpoint as _checkpoint
+from ..training import sgd as _sgd, source as _source
+from ..training.init import random_factors
 from .._idmap import IdMap
 from .._threads import thread_limit
 from .._validation import (Detail, check_bool, check_callable, check_choice, check_dtype,
@@ -43,7 +44,7 @@ class BiasedMF(RecommenderMixin, Estimator):
 
     Training is deterministic: with the same ``random_state`` the learned factors are
     bit-identical for any ``num_threads`` (the block grid depends on the data and
-    ``n_blocks`` only; see :mod:`fastl2._blocking`).
+    ``n_blocks`` only; see :mod:`fastl2.training.blocking`).
 
     Parameters
     ----------
@@ -72,8 +73,8 @@ class BiasedMF(RecommenderMixin, Estimator):
         ``"sgd"``: block-stratified parallel SGD (``learning_rate``, ``learning_rate_schedule``,
         ``n_blocks`` apply). ``"als"``: alternating exact least squares per row — each
         iteration solves every user's (p_u, b_u) against the fixed items, then every item's
-        (q_i, b_i), by a (k+1)×(k+1) Cholesky with the bias as an augmented constant column
-        (biases learned exactly, jointly with the factors). Same model and loss, so switching
+        (q_i, b_i), exactly: the bias is eliminated by its Schur complement and Cholesky
+        factors the remaining k×k system (biases learned exactly, jointly with the factors). Same model and loss, so switching
         solvers is one argument.
     weighted_regularization : bool, default True
         ALS only. True: weighted-λ (ALS-WR, Zhou et al. 2008) — row u's L2 strength is λ·n_u
@@ -211,10 +212,10 @@ class BiasedMF(RecommenderMixin, Estimator):
     def _fit(self, source_of: Any, validation: Any, show_progress: bool, callback: Any,
              checkpoint: tuple | None = None) -> "BiasedMF":
         """:meth:`fit` on the training data ``source_of(dtype)``: a
-        :class:`fastl2._source.Local` here, blocks on a Dask cluster in
+        :class:`fastl2.training.source.Local` here, blocks on a Dask cluster in
         :mod:`fastl2.distributed` (it runs the SGD epochs or ALS half-sweeps where the data
         is). With ``checkpoint`` = (path, every, resume), see
-        :class:`fastl2._checkpoint.Checkpoint`."""
+        :class:`fastl2.training.checkpoint.Checkpoint`."""
         prm = self._checked_params()
         check_callable("callback", callback)
         dt = prm["dtype"]

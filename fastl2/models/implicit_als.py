@@ -10,9 +10,9 @@ from typing import Any
 
 import numpy as np
 
-from .. import _als, _checkpoint, _source
+from ..training import als as _als, checkpoint as _checkpoint, source as _source
 from .._idmap import IdMap
-from .._init import random_factors
+from ..training.init import random_factors
 from .._threads import thread_limit
 from .._validation import Detail, check_choice, check_dtype, check_float, check_int, fail
 from .._validation import (check_bool, check_callable, check_random_state,
@@ -173,9 +173,10 @@ class ImplicitALS(RecommenderMixin, Estimator):
     def _fit(self, source_of: Any, show_progress: Any, callback: Any,
              checkpoint: tuple | None = None) -> "ImplicitALS":
         """:meth:`fit` on the training data ``source_of(dtype)``: a
-        :class:`fastl2._source.Local` here, blocks on a Dask cluster in
+        :class:`fastl2.training.source.Local` here, blocks on a Dask cluster in
         :mod:`fastl2.distributed` (it runs the half-sweeps where the data is). With
-        ``checkpoint`` = (path, every, resume), see :class:`fastl2._checkpoint.Checkpoint`."""
+        ``checkpoint`` = (path, every, resume), see
+        :class:`fastl2.training.checkpoint.Checkpoint`."""
         prm = self._checked_params()
         check_callable("callback", callback)
         dt = prm["dtype"]

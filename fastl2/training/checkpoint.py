@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import Detail, fail
+from .._validation import Detail, fail
 
 FORMAT = "fastl2-checkpoint"
 # parameters a resumed fit may change: how long it runs, on how many threads
@@ -58,7 +58,7 @@ class Checkpoint:
     """
 
     def __init__(self, path: Any, every: int, resume: bool, model: Any, data_key: str):
-        from .persistence import _json_params
+        from ..persistence import _json_params
 
         path = os.fspath(path)
         self.path = path if path.endswith(".npz") else path + ".npz"
@@ -75,7 +75,7 @@ class Checkpoint:
             self.state = self._read()
 
     def _read(self) -> dict[str, Any]:
-        from .persistence import read_checked
+        from ..persistence import read_checked
 
         arrays = read_checked(self.path, FORMAT, "checkpoint")
         if str(arrays.pop("__key__")) != self.key:
@@ -110,7 +110,7 @@ class Checkpoint:
     def save(self, done: int, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
         """Write the state after ``done`` iterations (atomically: a failure keeps the
         previous checkpoint)."""
-        from .persistence import write_checked
+        from ..persistence import write_checked
 
         payload = dict(arrays)
         payload["__key__"] = np.array(self.key)

@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from ._kernels import als as als_kernels
-from ._validation import Detail, fail
-from .interactions import csr_indptr, entry_rows
+from .._kernels import als as als_kernels
+from .._validation import Detail, fail
+from ..interactions import csr_indptr, entry_rows
 
 # Chunks per thread: enough for balance, few enough that per-chunk scratch is negligible.
 _CHUNKS_PER_THREAD = 16
@@ -89,7 +89,7 @@ def both_sides(matrix: sp.csr_matrix, values: np.ndarray) -> tuple[Side, Side]:
 
 def kernels(reference: bool):
     if reference:
-        from ._reference import als as ref
+        from .._reference import als as ref
 
         return ref
     return als_kernels
@@ -133,8 +133,9 @@ def implicit_side(side: Side, confidence: Any, name: str, where: str = "") -> Si
 
 
 def explicit_row_chunks(indptr: np.ndarray, k: int, n_threads: int) -> np.ndarray:
-    """:func:`row_chunks` with explicit ALS's cost of a row: the (k+1)-square system's
-    Gram per entry and its factorization."""
+    """:func:`row_chunks` with explicit ALS's cost of a row, estimated as a (k+1)-square
+    Gram per entry and its factorization (the kernel factors the k×k Schur complement of the
+    bias; the estimate only sets the chunk split, so it stays as it is: same speed)."""
     m = k + 1
     return row_chunks(indptr, m * m // 2, m * m * m // 6, n_threads)
 

@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from . import _als, _blocking, _checkpoint, _sgd
-from .interactions import Interactions
+from . import als as _als, blocking as _blocking, checkpoint as _checkpoint, sgd as _sgd
+from ..interactions import Interactions
 
 
 class Local:

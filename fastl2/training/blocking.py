@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from ._kernels import grid as grid_kernels
+from .._kernels import grid as grid_kernels
 
 
 def balanced_groups(counts: np.ndarray, n_groups: int) -> np.ndarray:
@@ -127,7 +127,7 @@ def build_grid(matrix: sp.csr_matrix, n_blocks: int, *, values_dtype=None,
                                                 lay.col_group)
     data = matrix.data if values_dtype is None else matrix.data.astype(values_dtype, copy=False)
     if use_reference:
-        from ._reference.grid import grid_arrays
+        from .._reference.grid import grid_arrays
 
         ptr, items, values = grid_arrays(matrix.indptr, matrix.indices, data, row_perm,
                                          row_group, row_start, col_group, col_grid, B)

@@ -11,8 +11,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import _blocking
-from ._kernels import sgd as sgd_kernels
+from . import blocking as _blocking
+from .._kernels import sgd as sgd_kernels
 
 
 class State(NamedTuple):
@@ -35,7 +35,7 @@ class LocalEpochs:
         self.block_sse = np.zeros(grid.n_blocks ** 2, dtype=np.float64)
 
     def run(self, strata: np.ndarray) -> tuple[np.ndarray, bool]:
-        """One epoch over ``strata`` (from :func:`fastl2._blocking.epoch_schedule`): the
+        """One epoch over ``strata`` (from :func:`fastl2.training.blocking.epoch_schedule`): the
         squared errors per block (block order) and whether all biases are still finite."""
         g, st = self.grid, self.state
         work_ptr, work_blocks = _blocking.assign_workers(strata, g.block_nnz, self.n_threads)
