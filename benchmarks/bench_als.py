@@ -24,12 +24,9 @@ state (median of the later iterations).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import pathlib
-import statistics
-import subprocess
 import sys
 import time
 
@@ -37,27 +34,20 @@ import numpy as np
 
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
-sys.path.insert(0, str(HERE))
 
 from fastl2 import BiasedMF, ImplicitALS  # noqa: E402
-from fastl2.bench import PeakRSS, machine_info  # noqa: E402
+from fastl2.bench import PeakRSS, blas_limit, machine_info, steady  # noqa: E402
+from fastl2.bench import peers  # noqa: E402
+from fastl2.bench.harness import explicit_sweeps, implicit_sweeps, uniform_factors  # noqa: E402
+from fastl2.bench.timing import elapsed_timer  # noqa: E402
 
 SHAPE = dict(n_users=138_000, n_items=27_000, rank=10, noise=0.5, seed=0)
 KERNELS = ("ials-cg", "ials-chol", "als")
 
 
-def blas_one_thread():
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return contextlib.nullcontext()
-    return threadpool_limits(1, "blas")
-
-
-def steady(times: list[float]) -> dict:
-    rest = times[1:] if len(times) > 1 else times
-    return {"first_s": times[0], "steady_s": statistics.median(rest),
-            "spread_s": (max(rest) - min(rest)) if len(rest) > 1 else 0.0, "all_s": times}
+def summary(times: list[float]) -> dict:
+    """The steady-state summary of per-iteration times, with every time."""
+    return {**steady(times), "all_seconds": times}
 
 
 def ranking_at_10(X, Y, train, test, n_users=5000, seed=0) -> dict:
@@ -86,79 +76,59 @@ def ranking_at_10(X, Y, train, test, n_users=5000, seed=0) -> dict:
 
 
 def fastl2_run(kernel, train, args, threads):
-    times: list[float] = []
+    # BiasedMF's callback gets the time since its first epoch, ImplicitALS's one iteration's
+    times, record = elapsed_timer(cumulative=kernel == "als")
     if kernel == "als":
-        last = [0.0]
-
-        def cb(it, elapsed, loss):
-            times.append(elapsed - last[0])
-            last[0] = elapsed
-
         model = BiasedMF(solver="als", factors=args.factors, iterations=args.iterations,
                          num_threads=threads, random_state=0)
         with PeakRSS() as mem:
-            model.fit(train, callback=cb)
+            model.fit(train, callback=record)
     else:
         model = ImplicitALS(factors=args.factors, regularization=args.reg, alpha=args.alpha,
                             use_cg=kernel == "ials-cg", iterations=args.iterations,
                             num_threads=threads, random_state=0)
         with PeakRSS() as mem:
-            model.fit(train, show_progress=False,
-                      callback=lambda it, el, loss: times.append(el))
-    return model, {**steady(times), "peak_rss_growth_mb": (mem.growth or 0) / 2**20}
+            model.fit(train, show_progress=False, callback=record)
+    return model, {**summary(times), "peak_rss_growth_mb": mem.growth_mb}
 
 
 def numpy_reference_iteration(kernel, train, args) -> float:
     """One full iteration (both halves) of the NumPy twin, BLAS on one thread."""
-    from fastl2.training import als as _als
-
-    dt = np.dtype(np.float32)
     m = train.matrix
-    rng = np.random.default_rng(0)
     k = args.factors
-    X = (rng.random((m.shape[0], k)) * 0.01).astype(dt)
-    Y = (rng.random((m.shape[1], k)) * 0.01).astype(dt)
-    with blas_one_thread():
+    X, Y = uniform_factors(m.shape[0], m.shape[1], k, np.float32, np.random.default_rng(0))
+    with blas_limit(1):
         t = time.perf_counter()
         if kernel == "als":
-            users, items = _als.both_sides(m, m.data.astype(dt))
-            sw = _als.ExplicitSweeps(users, items, k, (0.08, 0.08), (0.02, 0.02), True,
-                                     float(m.data.mean()), 1, dt, reference=True)
-            sw.iteration(X, np.zeros(m.shape[0], dt), Y, np.zeros(m.shape[1], dt))
+            sw = explicit_sweeps(m, k, np.float32)
+            sw.iteration(X, np.zeros(m.shape[0], X.dtype), Y, np.zeros(m.shape[1], X.dtype))
         else:
-            conf = (1 + args.alpha * m.data).astype(dt)
-            users, items = _als.both_sides(m, conf)
-            sw = _als.ImplicitSweeps(users, items, k, args.reg, kernel == "ials-cg", 3, 1, dt,
-                                     reference=True)
+            sw = implicit_sweeps(m, k, np.float32, alpha=args.alpha, regularization=args.reg,
+                                 use_cg=kernel == "ials-cg")
             sw.iteration(X, Y)
         return time.perf_counter() - t
 
 
 def implicit_peer(kernel, train, args, threads):
-    import _peers
-
     # same objective as fastl2's linear confidence c = 1 + alpha r: implicit uses c = value
     conf = train.matrix.copy()
     conf.data = (1 + args.alpha * conf.data).astype(np.float32)
-    res = _peers.implicit_als(conf, factors=args.factors, regularization=args.reg, alpha=1.0,
-                              iterations=args.iterations, use_cg=kernel == "ials-cg",
-                              threads=threads, random_state=0)
-    t = res["seconds_per_iteration"]
-    return res, {**steady(t), "peak_rss_growth_mb": ((res.get("peak_rss_bytes") or 0)
-                                                     - (res.get("rss_before_bytes") or 0)) / 2**20}
+    res = peers.implicit_als(conf, factors=args.factors, regularization=args.reg, alpha=1.0,
+                             iterations=args.iterations, use_cg=kernel == "ials-cg",
+                             threads=threads, random_state=0)
+    return res, {**summary(res["seconds_per_iteration"]),
+                 "peak_rss_growth_mb": (res["peak_rss_growth_bytes"] or 0) / 2**20}
 
 
 def lenskit_peer(args, threads) -> dict:
     """LensKit BiasedMF in a child process (it fixes its thread pool process-wide)."""
-    cmd = [sys.executable, str(HERE / "_peers.py"), "--ratings", str(args.ratings),
-           "--factors", str(args.factors), "--iterations", str(args.iterations),
-           "--worker", "lenskit-biasedmf", "--worker-threads", str(threads)]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
-    if out.returncode != 0:
-        raise RuntimeError(out.stderr.strip().splitlines()[-1] if out.stderr else "failed")
-    res = json.loads(out.stdout.strip().splitlines()[-1])
-    t = res["seconds_per_iteration"]
-    return {**steady(t), "peak_rss_mb": (res.get("peak_rss_bytes") or 0) / 2**20}
+    res = peers.run_peer_child({"peer": "lenskit-biasedmf", "threads": threads,
+                                "ratings": args.ratings, "factors": args.factors,
+                                "iterations": args.iterations}, timeout=3600)
+    if res.get("status") != "ok":
+        raise RuntimeError(res.get("status"))
+    return {**summary(res["seconds_per_iteration"]),
+            "peak_rss_mb": (res.get("peak_rss_bytes") or 0) / 2**20}
 
 
 def main() -> None:
@@ -195,10 +165,11 @@ def main() -> None:
 
     def row(**kw):
         report["rows"].append(kw)
-        extra = {k: v for k, v in kw.items() if k not in ("kernel", "contender", "steady_s",
-                                                          "first_s", "all_s", "spread_s")}
-        print(f"  {kw['kernel']:9s} {kw['contender']:28s} steady {kw.get('steady_s', 0):7.3f} s"
-              f"/it  (first {kw.get('first_s', 0):.2f} s)  "
+        extra = {k: v for k, v in kw.items() if k not in (
+            "kernel", "contender", "seconds", "first_seconds", "all_seconds", "spread_seconds",
+            "repeats")}
+        print(f"  {kw['kernel']:9s} {kw['contender']:28s} steady {kw.get('seconds', 0):7.3f} s"
+              f"/it  (first {kw.get('first_seconds', 0):.2f} s)  "
               + "  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                           for k, v in extra.items()), flush=True)
 
@@ -213,7 +184,7 @@ def main() -> None:
             elif t == threads[-1]:
                 r.update(ranking_at_10(model.user_factors, model.item_factors, train.matrix,
                                        test.matrix))
-            per_thread[t] = r["steady_s"]
+            per_thread[t] = r["seconds"]
             row(kernel=kernel, contender=f"fastl2 {t} thr", **r)
         if len(threads) > 1:
             row(kernel=kernel, contender="ratio 1 thr / 2 thr",
@@ -221,20 +192,21 @@ def main() -> None:
         best = per_thread[threads[-1]]
         if not args.no_numpy:
             ref = numpy_reference_iteration(kernel, train, args)
-            row(kernel=kernel, contender="numpy reference (1 thr)", steady_s=ref, first_s=ref,
+            row(kernel=kernel, contender="numpy reference (1 thr)", seconds=ref,
+                first_seconds=ref,
                 numba_speedup=ref / best)
         if args.peers:
             try:
                 if kernel == "als":
                     r = lenskit_peer(args, threads[-1])
                     row(kernel=kernel, contender=f"lenskit BiasedMF {threads[-1]} thr", **r,
-                        fastl2_time_ratio=best / r["steady_s"])
+                        fastl2_time_ratio=best / r["seconds"])
                 else:
                     res, r = implicit_peer(kernel, train, args, threads[-1])
                     r.update(ranking_at_10(res["user_factors"], res["item_factors"],
                                            train.matrix, test.matrix))
                     row(kernel=kernel, contender=f"implicit {res.get('version', '')} "
-                        f"{threads[-1]} thr", **r, fastl2_time_ratio=best / r["steady_s"])
+                        f"{threads[-1]} thr", **r, fastl2_time_ratio=best / r["seconds"])
             except Exception as exc:  # a missing or failing peer is reported, not fatal
                 row(kernel=kernel, contender="peer skipped", reason=f"{type(exc).__name__}: "
                     f"{exc}")

@@ -20,11 +20,13 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
 import sys
 import time
 
 import numpy as np
+
+from fastl2.bench import make_data, steady
+from fastl2.bench.harness import als_sides, referenced_rows
 
 
 def _timer():
@@ -87,25 +89,12 @@ def _fit_cluster(kind, data, client, args):
     return model, times, total, per_iteration
 
 
-def referenced_rows(side, n_blocks: int) -> int:
-    """R of the communication model: Σ over the blocks of ``side`` (cut as the cluster cuts
-    them into ``n_blocks``) of the distinct rows of the other side that the block's entries
-    reference, i.e. the rows its out-blocks receive in a half-sweep."""
-    from fastl2.distributed._data import aligned_cuts
-
-    cuts = aligned_cuts(side.indptr, n_blocks)
-    return int(sum(np.unique(side.indices[side.indptr[a]:side.indptr[b]]).size
-                   for a, b in zip(cuts[:-1], cuts[1:])))
-
-
 def predicted_bytes(kind: str, train, workers: int, k: int, sgd_blocks: int,
                     max_broadcast: int, itemsize: int = 4) -> float:
     """Bytes the workers should send each other per iteration, by the communication model of
     docs/distributed.md (expected values: a block's source is another worker with
     probability (W-1)/W; an SGD item group's next user group is another worker's with
     probability B(W-1)/(W(B-1)))."""
-    from fastl2.training.als import both_sides
-
     W, s = workers, itemsize
     cross = (W - 1) / W
     n_u, n_i = train.shape
@@ -114,7 +103,7 @@ def predicted_bytes(kind: str, train, workers: int, k: int, sgd_blocks: int,
         B = sgd_blocks
         moves = B * (W - 1) / (W * (B - 1)) if B > 1 else 0.0
         return B * moves * n_i * (k + 2) * s
-    users, items = both_sides(train.matrix, train.matrix.data)
+    users, items = als_sides(train.matrix, train.matrix.data)
     total = 0.0
     for dst, src, n_src in ((users, items, n_i), (items, users, n_u)):
         if n_src * k * s <= max_broadcast:  # joined on one worker, sent to the others
@@ -147,8 +136,6 @@ def main(argv=None) -> int:
 
     import distributed
 
-    from fastl2.bench_suite import make_data
-
     kinds = args.kernels.split(",")
     rows = []
     data = {}
@@ -165,7 +152,7 @@ def main(argv=None) -> int:
             _fit_cluster(kind, train, client, warm)
             local, lt, ltotal = _fit_local(kind, train, args)
             remote, rt, rtotal, moved = _fit_cluster(kind, train, client, args)
-            lm, rm = statistics.median(lt[1:] or lt), statistics.median(rt[1:] or rt)
+            lm, rm = steady(lt)["seconds"], steady(rt)["seconds"]
             row = {"kernel": kind, "sgd_blocks": args.sgd_blocks, "nnz": train.nnz,
                    "users": train.n_users, "items": train.n_items, "k": args.factors,
                    "workers": args.workers,
@@ -179,7 +166,7 @@ def main(argv=None) -> int:
                    "same_bits": _same(local, remote)}
             rows.append(row)
             print(f"{kind:5s} local {lm:7.3f} s/it  cluster {rm:7.3f} s/it  ratio "
-                  f"{rm / lm:5.2f}  moved {statistics.median(moved[1:] or moved) / 2**20:8.1f} "
+                  f"{rm / lm:5.2f}  moved {steady(moved)['seconds'] / 2**20:8.1f} "
                   f"MiB/it (model {row['predicted_bytes'] / 2**20:.1f})  same bits "
                   f"{row['same_bits']}  (totals {ltotal:.1f} s vs "
                   f"{rtotal:.1f} s)", flush=True)

@@ -20,8 +20,7 @@ import time
 import numpy as np
 
 from fastl2 import BiasedMF, ImplicitALS
-from fastl2.bench import PeakRSS, machine_info
-from fastl2.bench_suite import SIZES
+from fastl2.bench import SIZES, PeakRSS, machine_info
 from fastl2.datasets import synthetic_ratings
 
 MB = 2**20

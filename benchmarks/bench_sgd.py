@@ -30,13 +30,13 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 
 from fastl2.bench import bench_sgd, format_sgd_report  # noqa: E402
+from fastl2.bench.harness import NumpySGD  # noqa: E402
 
 SHARED = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def ml1m_accuracy(numpy_epochs: int) -> None:
     from fastl2 import BiasedMF
-    from fastl2._reference.sgd import minibatch_sgd_epoch
     from fastl2.datasets import read_ratings
     from fastl2.evaluation import random_split, rmse
 
@@ -53,20 +53,13 @@ def ml1m_accuracy(numpy_epochs: int) -> None:
     print(f"  fastl2 BiasedMF defaults {model.get_params(deep=False)}")
     print(f"  test RMSE {rmse(tr, model.predict(tu, ti)):.4f}, fit {fit_s:.2f} s")
     # the NumPy mini-batch baseline with the same hyper-parameters
-    rng = np.random.default_rng(0)
-    k = model.factors
-    P = (rng.standard_normal((train.n_users, k)) * 0.05).astype(np.float32)
-    Q = (rng.standard_normal((train.n_items, k)) * 0.05).astype(np.float32)
-    bu, bi = np.zeros(train.n_users, np.float32), np.zeros(train.n_items, np.float32)
-    users, items, vals = train.row_indices(), train.matrix.indices, train.matrix.data
-    mu = float(vals.mean())
+    twin = NumpySGD(train, model.factors, np.float32, seed=0, batch_size=256)
     t = time.perf_counter()
     for _ in range(numpy_epochs):
-        minibatch_sgd_epoch(users, items, vals, P, Q, bu, bi, mu, 0.01, 0.08, 0.08, 0.02, 0.02,
-                            rng, batch_size=256)
+        twin.epoch()
     np_s = time.perf_counter() - t
     ui, ii = train.user_map.to_index(tu), train.item_map.to_index(ti)
-    pred = np.clip(mu + bu[ui] + bi[ii] + np.einsum("ij,ij->i", P[ui], Q[ii]), 1, 5)
+    pred = np.clip(twin.predict(ui, ii), 1, 5)
     print(f"  numpy mini-batch SGD (batch 256, {numpy_epochs} epochs): test RMSE "
           f"{rmse(tr, pred):.4f}, fit {np_s:.2f} s")
 

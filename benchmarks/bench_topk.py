@@ -25,8 +25,7 @@ import numpy as np
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from fastl2 import ImplicitALS  # noqa: E402
-from fastl2._threads import thread_limit  # noqa: E402
-from fastl2.bench import PeakRSS, machine_info  # noqa: E402
+from fastl2.bench import PeakRSS, machine_info, thread_limit  # noqa: E402
 from fastl2.datasets import synthetic_ratings  # noqa: E402
 from fastl2.evaluation import random_split, ranking_metrics_at_k  # noqa: E402
 

@@ -39,13 +39,15 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import sys
 import time
 
 import numpy as np
 
-from bench_distributed import _fit_cluster, _fit_local, predicted_bytes, referenced_rows
+from bench_distributed import _fit_cluster, _fit_local, predicted_bytes
+
+from fastl2.bench import make_data, steady
+from fastl2.bench.harness import als_sides, referenced_rows
 
 GB = 1e9
 CORES_HERE = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
@@ -101,7 +103,7 @@ def core_seconds(kind: str, data, args) -> float:
     run = argparse.Namespace(iterations=args.iterations, factors=args.factors,
                              sgd_blocks=2 * CORES_HERE)
     _, times, _ = _fit_local(kind, data, run, CORES_HERE)
-    return CORES_HERE * statistics.median(times[1:] or times)
+    return CORES_HERE * steady(times)["seconds"]
 
 
 def project(kind: str, core_s: float, scale: float, W: int, args, refs: dict) -> dict:
@@ -174,8 +176,6 @@ def _check(args, out: dict) -> None:
     with out-blocks on both sides as the projection assumes."""
     import distributed
 
-    from fastl2.bench_suite import make_data
-
     W = 2
     rows = []
     with distributed.LocalCluster(n_workers=W, threads_per_worker=1, processes=True,
@@ -192,7 +192,7 @@ def _check(args, out: dict) -> None:
                 run = argparse.Namespace(iterations=iterations, factors=args.factors,
                                          sgd_blocks=2 * W, max_broadcast_bytes=0)
                 _, times, _, _ = _fit_cluster(kind, train, client, run)
-            measured = statistics.median(times[1:] or times)
+            measured = steady(times)["seconds"]
             sent = predicted_bytes(kind, train, W, args.factors, 2 * W, 0)
             tasks, hops = _tasks(kind, 2 * W, 2 * W, W)
             terms = {"compute_s": t1 / W, "network_s": sent / W / bw,
@@ -233,8 +233,6 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     args.nnz, args.users, args.items = int(args.nnz), int(args.users), int(args.items)
 
-    from fastl2.training.als import both_sides
-
     workers = [int(w) for w in args.workers.split(",")]
     small = [int(round(v / args.scale)) for v in (args.users, args.items, args.nnz)]
     kinds = args.kernels.split(",")
@@ -244,7 +242,7 @@ def main(argv=None) -> int:
     explicit = data.get(False, data.get(True))
 
     # referenced rows: the formulas at the target size, checked on the scaled-down set
-    users_side, items_side = both_sides(explicit.matrix, explicit.matrix.data)
+    users_side, items_side = als_sides(explicit.matrix, explicit.matrix.data)
     degrees = np.diff(explicit.matrix.indptr)
     p_small, p_big = zipf_popularity(small[1]), zipf_popularity(args.items)
     out["refs_check"] = []

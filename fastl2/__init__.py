@@ -8,6 +8,8 @@ Public names: :class:`Interactions` (data), :class:`BiasedMF` (explicit MF, SGD 
 
 from . import errors
 from .interactions import Interactions
+# also registers every estimator class for fastl2.load (fastl2.persistence.MODEL_CLASSES):
+# Python runs this file before any fastl2 module, so the registry is full whatever is imported
 from .models import AlternatingLeastSquares, BiasedMF, ImplicitALS
 from .persistence import load
 

@@ -62,7 +62,6 @@ def normalize_ids(name: str, values: Any) -> np.ndarray:
         fail(name, "ids that are all integers or all strings",
              Detail(f"mixed types {sorted(t.__name__ for t in types)}"))
     fail(name, "integer or string ids", arr, type_error=True)
-    raise AssertionError  # unreachable
 
 
 class IdMap:

@@ -4,12 +4,14 @@ expected and what was received."""
 from __future__ import annotations
 
 import numbers
-from typing import Any
+from typing import Any, NoReturn, TypeVar
 
 import numpy as np
 import scipy.sparse as sp
 
-from .errors import InputTypeError, InputValueError
+from .errors import Fastl2Error, InputTypeError, InputValueError
+
+E = TypeVar("E", bound=Fastl2Error)
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -30,10 +32,24 @@ def describe(value: Any) -> str:
     return f"{text} ({type(value).__name__})"
 
 
-def fail(name: str, expected: str, got: Any, *, type_error: bool = False) -> None:
-    """Raise the standard fastl2 input error."""
+def fail(name: str, expected: str, got: Any, *, type_error: bool = False) -> NoReturn:
+    """Raise the standard fastl2 input error, ``"{name}: expected {expected}, got
+    {describe(got)}"``, with those three parts as its ``argument``, ``expected`` and
+    ``received`` attributes."""
     cls = InputTypeError if type_error else InputValueError
-    raise cls(f"{name}: expected {expected}, got {describe(got)}")
+    received = describe(got)
+    raise cls(f"{name}: expected {expected}, got {received}", argument=name, expected=expected,
+              received=received)
+
+
+def prefixed(exc: E, name: str) -> E:
+    """``exc`` (an error about an argument of a callee) as an error about the caller's
+    argument ``name``: same class, message ``"{name}: {exc}"``, ``argument`` prefixed the same
+    way (just ``name`` when ``exc`` had none), ``expected`` and ``received`` kept. Raise it
+    ``from None``."""
+    argument = name if exc.argument is None else f"{name}: {exc.argument}"
+    return type(exc)(f"{name}: {exc}", argument=argument, expected=exc.expected,
+                     received=exc.received)
 
 
 def check_int(name: str, value: Any, *, minimum: int | None = None) -> int:
@@ -86,7 +102,6 @@ def check_choice(name: str, value: Any, choices: tuple) -> Any:
         if same:
             return choice
     fail(name, "one of " + ", ".join(repr(c) for c in choices), value)
-    raise AssertionError  # unreachable
 
 
 def check_bool(name: str, value: Any) -> bool:

@@ -20,6 +20,15 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 
+import numpy as np
+
+from ._kernels._flags import CACHE
+from .datasets import synthetic_ratings
+from .evaluation import random_split, ranking_metrics_at_k
+from .interactions import Interactions
+from .models.biased_mf import BiasedMF
+from .models.implicit_als import ImplicitALS
+
 # task -> rough cold compile seconds on the reference machine (orders the tasks, costliest
 # first); "ials" also compiles top-N and evaluation when the run needs them
 COST = {"als": 11.0, "ials": 11.0, "data": 6.0, "ials-chol": 5.0, "sgd": 3.0}
@@ -38,10 +47,6 @@ def tasks_for(kernels: list[str], synthetic: bool) -> list[str]:
 
 def _tiny(implicit: bool):
     """60 users × 30 items, 15 distinct items each (NumPy only: no kernel to compile)."""
-    import numpy as np
-
-    from .interactions import Interactions
-
     rng = np.random.default_rng(0)
     items = np.argsort(rng.random((60, 30)), axis=1)[:, :15].ravel()
     users = np.repeat(np.arange(60), 15)
@@ -53,21 +58,13 @@ def _task(group: str, dtype: str, serve: bool) -> float:
     """Compile one group of kernels in this (worker) process; seconds taken."""
     t0 = time.perf_counter()
     if group == "data":
-        from .datasets import synthetic_ratings
-        from .evaluation import random_split
-
         for implicit in (False, "counts"):
             syn = synthetic_ratings(n_users=60, n_items=30, n_ratings=900, rank=3, seed=0,
                                     implicit=implicit)
             random_split(syn.interactions, test_fraction=0.1, random_state=0)
     elif group in ("sgd", "als"):
-        from .models.biased_mf import BiasedMF
-
         BiasedMF(factors=4, iterations=1, solver=group, dtype=dtype).fit(_tiny(False))
     else:
-        from .evaluation import ranking_metrics_at_k
-        from .models.implicit_als import ImplicitALS
-
         data = _tiny(True)
         model = ImplicitALS(factors=4, iterations=1, dtype=dtype,
                             use_cg=group == "ials").fit(data, show_progress=False)
@@ -82,8 +79,6 @@ def precompile(tasks: list[str], dtype: str, serve: bool = True,
     """Fill Numba's on-disk cache for ``tasks`` (see :func:`tasks_for`) in parallel worker
     processes, top-N and evaluation included when ``serve``; returns the wall seconds, or None
     when there is nothing to gain (caching or the JIT disabled, a single core, no task)."""
-    from ._kernels._flags import CACHE
-
     workers = min(workers or os.cpu_count() or 1, len(tasks))
     if not CACHE or os.environ.get("NUMBA_DISABLE_JIT", "0") not in ("", "0") or workers < 2:
         return None

@@ -15,11 +15,29 @@ __all__ = [
     "TrainingDivergedError",
     "ModelFileError",
     "DistributedFitError",
+    "DownloadError",
+    "ChecksumError",
 ]
 
 
 class Fastl2Error(Exception):
-    """Base class of every exception fastl2 raises on purpose."""
+    """Base class of every exception fastl2 raises on purpose.
+
+    An error about one argument (every one raised by the argument checks) also carries its
+    parts, so that code handling it needs no parsing of the message: ``argument`` (the
+    argument's name, e.g. ``"X"`` or ``"X: duplicates"`` once prefixed by the caller's
+    argument), ``expected`` (what was expected) and ``received`` (the description of what was
+    received); each is None when the error was built from a message alone. ``str(exc)`` is
+    the message, as for any exception, and pickling keeps the attributes (Dask sends errors
+    between processes).
+    """
+
+    def __init__(self, *args: object, argument: str | None = None,
+                 expected: str | None = None, received: str | None = None) -> None:
+        super().__init__(*args)
+        self.argument = argument
+        self.expected = expected
+        self.received = received
 
 
 class InputValueError(Fastl2Error, ValueError):
@@ -49,3 +67,11 @@ class DistributedFitError(Fastl2Error, RuntimeError):
     """A fit on a Dask cluster stopped: a worker was lost and ``on_worker_loss="raise"``, or
     Dask could not finish a task (it killed its workers, or its data was lost). The model is
     left unfitted."""
+
+
+class DownloadError(Fastl2Error, OSError):
+    """A dataset archive could not be downloaded (offline, HTTP error, missing file)."""
+
+
+class ChecksumError(Fastl2Error, ValueError):
+    """A dataset archive does not match its published checksum."""

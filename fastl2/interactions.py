@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from ._idmap import IdMap
+from ._idmap import IdMap, normalize_ids
 from ._validation import Detail, check_choice, check_dtype, check_float, check_sparse, fail
 
 DUPLICATE_POLICIES = ("raise", "last", "sum", "mean", "max")
@@ -146,7 +146,6 @@ class Interactions:
                      type_error=True)
         if rating_scale is not None:
             rating_scale = _check_scale(rating_scale)
-        from ._idmap import normalize_ids
         users = normalize_ids("users", users)
         items = normalize_ids("items", items)
         n = users.size
@@ -371,7 +370,7 @@ class Interactions:
 
     def to_dataframe(self) -> Any:
         """A pandas DataFrame with columns user, item, rating (and timestamp)."""
-        import pandas as pd
+        import pandas as pd  # deferred: optional dependency (pandas)
 
         users, items, values = self.to_arrays()
         cols = {"user": users, "item": items, "rating": values}

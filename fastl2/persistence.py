@@ -28,11 +28,21 @@ FORMAT = "fastl2"
 FORMAT_VERSION = 1
 
 
-def _registry() -> dict[str, type]:
-    from .models.biased_mf import BiasedMF
-    from .models.implicit_als import ImplicitALS
+#: The estimator classes a model file may name in ``__class__``, by class name. Every
+#: estimator class registers itself as it is defined
+#: (:meth:`fastl2.models.base.Estimator.__init_subclass__` calls :func:`register`), so this
+#: module imports no model (the models import it).
+MODEL_CLASSES: dict[str, type] = {}
 
-    return {"BiasedMF": BiasedMF, "ImplicitALS": ImplicitALS}
+
+def register(cls: type) -> None:
+    """Record ``cls`` under its name for :func:`load`. A name keeps its first class, except
+    that a class re-created under the same module and qualified name (a module reloaded, a
+    class sent to a Dask worker by value) replaces it."""
+    known = MODEL_CLASSES.get(cls.__name__)
+    if known is None or ((known.__module__, known.__qualname__)
+                         == (cls.__module__, cls.__qualname__)):
+        MODEL_CLASSES[cls.__name__] = cls
 
 
 def _checksum(arrays: dict[str, np.ndarray]) -> str:
@@ -156,7 +166,13 @@ def load(path: Any) -> Any:
         raise ModelFileError(f"path: expected a fastl2 model file, got {path!r}, a .npz "
                              f"without fastl2's markers (missing {missing})")
     cls_name = str(arrays.pop("__class__"))
-    registry = _registry()
+    # Complete whenever this runs: Python runs fastl2/__init__.py before any fastl2 module
+    # (this one included, even after a bare `import fastl2.persistence`), and it imports
+    # fastl2.models, hence every estimator module, whose classes register as they are defined
+    # (tests/test_persistence.py loads both models after that bare import, in a fresh
+    # interpreter). An estimator module fastl2.models does not import must be imported
+    # before its files are loaded.
+    registry = MODEL_CLASSES
     if cls_name not in registry:
         raise ModelFileError(f"path: expected a model class among {sorted(registry)}, got "
                              f"{cls_name!r} in {path!r}")

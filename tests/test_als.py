@@ -325,6 +325,7 @@ def test_half_step_matches_implicit_library_if_installed(use_cg):
     from the same factors equals implicit.cpu.als's pure-Python solvers."""
     als = pytest.importorskip("implicit.cpu.als")
     from fastl2.training import als as _als
+    from fastl2.training.params import ImplicitSweepParams
 
     M, _ = _implicit_data(seed=11)
     C = M.astype(np.float64) * 3.0  # implicit multiplies by alpha; values are confidences
@@ -333,7 +334,8 @@ def test_half_step_matches_implicit_library_if_installed(use_cg):
     X = rng.random((M.shape[0], 4)) * 0.1
     Y = rng.random((M.shape[1], 4)) * 0.1
     users, items = _als.both_sides(sp.csr_matrix(C), C.data)
-    sweeps = _als.ImplicitSweeps(users, items, 4, 0.05, use_cg, 3, 1, np.dtype(np.float64))
+    sweeps = _als.ImplicitSweeps(users, items, 4, ImplicitSweepParams.of(
+        np.float64, regularization=0.05, use_cg=use_cg, cg_steps=3), 1, np.dtype(np.float64))
     ours = X.copy()
     sweeps.half(users, sweeps.user_chunks, ours, Y)
     theirs = X.copy()

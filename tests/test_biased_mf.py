@@ -275,19 +275,19 @@ def test_new_parameters_survive_save_and_load(planted, tmp_path):
 
 
 def test_padded_rows_train_the_same_model(planted, monkeypatch):
-    """SGD may pad factor rows for the vector loops (``_sgd_width``); the padded columns stay
+    """SGD may pad factor rows for the vector loops (``sgd_width``); the padded columns stay
     0, so the model is the unpadded one up to the summation order of the dot products."""
     from fastl2._kernels import simd
-    from fastl2.models import biased_mf
+    from fastl2.training import trainers
 
-    width = biased_mf._sgd_width
+    width = trainers.sgd_width
     u, i, r, *_ = planted
     val = np.arange(u.size) % 5 == 0
     params = dict(factors=10, iterations=8, learning_rate=0.02, dtype=np.float64,
                   random_state=0, learning_rate_schedule="adagrad")
     fits = []
     for extra in (0, 22):
-        monkeypatch.setattr(biased_mf, "_sgd_width", lambda k, dt, extra=extra: k + extra)
+        monkeypatch.setattr(trainers, "sgd_width", lambda k, dt, extra=extra: k + extra)
         fits.append(BiasedMF(**params).fit((u[~val], i[~val], r[~val]),
                                            validation=(u[val], i[val], r[val])))
     plain, padded = fits

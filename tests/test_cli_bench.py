@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from fastl2 import bench_suite
+from fastl2.bench import suite as bench_suite
 from fastl2.cli import main
 
 ROW_KEYS = {"kernel", "data", "factors", "dtype", "contender", "threads", "status"}
@@ -147,7 +147,7 @@ def test_ratios_leave_out_rows_that_are_not_comparable():
 def test_a_failing_child_peer_is_a_skipped_row(monkeypatch):
     """A peer process that fails (here: the module check passes, the import in the child
     does not) gives a skipped row with the child's last error line, not an exception."""
-    from fastl2 import bench_peers
+    from fastl2.bench import peers as bench_peers
     from fastl2.datasets import synthetic_ratings
 
     if importlib.util.find_spec("libmf") is not None:

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from fastl2 import datasets
+from fastl2.datasets import grouplens
 from fastl2.datasets import (ChecksumError, DownloadError, SyntheticData, load_movielens,
                              movielens, read_ratings, synthetic_ratings)
 from fastl2.errors import Fastl2Error, InputTypeError, InputValueError
@@ -277,7 +278,7 @@ def test_movielens_downloads_verifies_and_caches(fake_server, monkeypatch):
     def no_network(*args, **kwargs):
         raise AssertionError("cached archive must not be downloaded again")
 
-    monkeypatch.setattr(datasets, "_fetch", no_network)
+    monkeypatch.setattr(grouplens, "_fetch", no_network)
     again = movielens("ml-1m", cache_dir=cache, base_url=base)
     assert (again.matrix != data.matrix).nnz == 0 and cached.stat().st_mtime_ns == mtime
     monkeypatch.setenv("FASTL2_DATA", str(cache))  # default cache folder from the environment
@@ -388,7 +389,7 @@ def test_synthetic_ground_truth_matches_noise(syn):
 def test_synthetic_deterministic_and_thread_independent(monkeypatch):
     kw = dict(n_users=400, n_items=300, n_ratings=30_000, seed=5)
     a = synthetic_ratings(**kw)
-    monkeypatch.setattr(datasets, "_max_numba_threads", lambda: 1)
+    monkeypatch.setattr(datasets.synthetic, "_max_numba_threads", lambda: 1)
     b = synthetic_ratings(**kw)
     assert np.array_equal(a.interactions.matrix.indices, b.interactions.matrix.indices)
     assert np.array_equal(a.interactions.matrix.data, b.interactions.matrix.data)

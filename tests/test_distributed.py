@@ -352,3 +352,34 @@ def test_distributed_fit_hashes(client, name):
     recorded = _recorded()
     assert model_hash(fit_case(name, lambda model, data: fd.fit(model, data, client))) == \
         recorded[name]
+
+
+@pytest.mark.parametrize("frozen", ["user", "item"])
+def test_asymmetric_pairs_reach_their_side_on_the_cluster(client, frozen):
+    """(user, item) pairs reach the right side in DSGD and distributed ALS: with one side's
+    factor step vanishing and its bias step 0, DSGD leaves exactly that side at its start;
+    ALS with regularization pairs gives the local fit's bits (which
+    tests/test_training_layer.py checks against the NumPy twin), and the swapped pairs a
+    different model."""
+    data = _ratings()
+    tiny = {"user": (1e-300, 0.05), "item": (0.05, 1e-300)}[frozen]
+    bias = {"user": (0.0, 0.05), "item": (0.05, 0.0)}[frozen]
+    params = dict(factors=4, random_state=3, dtype=np.float64, learning_rate=tiny,
+                  bias_learning_rate=bias, n_blocks=3)
+    start = fastl2.BiasedMF(iterations=0, **params).fit(data)
+    remote = fd.fit(fastl2.BiasedMF(iterations=2, **params), data, client)
+    for side in ("user", "item"):
+        same = side == frozen
+        assert np.array_equal(getattr(remote, f"{side}_factors_"),
+                              getattr(start, f"{side}_factors_")) == same
+        assert (not getattr(remote, f"{side}_bias_").any()) == same
+    pairs = {"user": ((5.0, 0.01), (3.0, 0.02)), "item": ((0.01, 5.0), (0.02, 3.0))}[frozen]
+    als = dict(solver="als", factors=3, iterations=2, random_state=2, dtype=np.float64,
+               regularization=pairs[0], bias_regularization=pairs[1])
+    local = fastl2.BiasedMF(**als).fit(data)
+    remote = fd.fit(fastl2.BiasedMF(**als), data, client, n_blocks=3)
+    for name in ("user_factors_", "item_factors_", "user_bias_", "item_bias_"):
+        np.testing.assert_array_equal(getattr(remote, name), getattr(local, name))
+    swapped = fastl2.BiasedMF(**{**als, "regularization": pairs[0][::-1],
+                                 "bias_regularization": pairs[1][::-1]}).fit(data)
+    assert not np.allclose(swapped.user_factors_, local.user_factors_)

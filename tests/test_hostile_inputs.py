@@ -428,6 +428,11 @@ def test_fit_any_shape_and_format_gives_a_finite_model(kind, data, dtype):
     if M.nnz == 0 and kind in ("sgd", "als"):
         expect_named(lambda: fit(kind, given_m, dtype=dtype), "X", InputValueError)
         return
+    if not np.any(M.data) and kind not in ("sgd", "als"):  # zeros are missing: nothing to learn
+        err = expect_named(lambda: fit(kind, given_m, dtype=dtype), "user_items",
+                           InputValueError)
+        assert "expected at least one non-zero interaction" in str(err)
+        return
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no fallback, overflow or conversion warning
         model = fit(kind, given_m, dtype=dtype)
@@ -449,6 +454,9 @@ def test_fit_on_triples_fits_or_names_the_problem(kind, data):
         return
     if kind in ("sgd", "als") and len(items) == 0:
         expect_named(lambda: fit(kind, X), "X", InputValueError)
+        return
+    if kind not in ("sgd", "als") and not np.any(values.astype(np.float64)):
+        expect_named(lambda: fit(kind, X), "user_items", InputValueError)
         return
     model = make(kind)
     try:
@@ -527,14 +535,15 @@ def test_fit_good_but_unusual_data_gives_finite_factors(kind, label, make_x):
 
 @pytest.mark.parametrize("kind", ["ials-cg", "ials-chol"])
 @pytest.mark.parametrize("shape", [(0, 0), (0, 4), (4, 0), (3, 3)])
-def test_implicit_fit_without_interactions_is_finite_and_queryable(kind, shape):
-    model = fit(kind, sp.csr_matrix(shape, dtype=np.float32))
-    assert model.user_factors_.shape == (shape[0], 2) and not model.user_factors_.any()
-    ids, scores = model.recommend(np.arange(shape[0]), filter_already_liked_items=False, N=2)
-    assert ids.shape == (shape[0], 2)
-    assert (ids[scores == -np.inf] == -1).all() and np.isfinite(scores[ids >= 0]).all()
-    if shape[1] == 0:  # no item index exists at all
-        expect_named(lambda: model.similar_items(0), "itemid", InputValueError)
+def test_implicit_fit_without_interactions_is_refused(kind, shape):
+    """Nothing to learn from (issue 20: such a fit used to complete silently): the error
+    names user_items, what it needs and the shape received; the model stays unfitted."""
+    model = make(kind)
+    err = expect_named(lambda: fit_model(model, sp.csr_matrix(shape, dtype=np.float32)),
+                       "user_items", InputValueError)
+    assert str(err) == ("user_items: expected at least one non-zero interaction, got a "
+                        f"{shape[0]}×{shape[1]} matrix without non-zero values")
+    assert not hasattr(model, "user_factors_")
 
 
 # ============================================================================ hyper-parameters
@@ -953,3 +962,53 @@ def test_a_failed_fit_leaves_no_half_fitted_model(kind):
 
 def test_implicit_alias_is_the_same_class():
     assert AlternatingLeastSquares is ImplicitALS
+
+
+# ------------------------------------------------------------------ the error's parts
+@pytest.mark.parametrize("label,make_x,exc", X_CASES, ids=[c[0] for c in X_CASES])
+def test_errors_carry_argument_expected_received_and_pickle(label, make_x, exc):
+    """The parts of the message are attributes (no parsing needed), also after pickling (Dask
+    sends errors between processes); a callee's argument is prefixed by the caller's."""
+    import pickle
+
+    err = expect_named(lambda: fit("sgd", make_x()), "X", exc)
+    assert str(err) == f"{err.argument}: expected {err.expected}, got {err.received}"
+    assert err.argument == "X" or err.argument.startswith("X: ")
+    back = pickle.loads(pickle.dumps(err))
+    assert type(back) is type(err) and str(back) == str(err)
+    assert (back.argument, back.expected, back.received) == (err.argument, err.expected,
+                                                            err.received)
+
+
+def test_prefixed_error_names_the_callers_argument():
+    from fastl2._validation import prefixed
+
+    with pytest.raises(InputValueError) as info:
+        Interactions.from_arrays([1, 1], [2, 2], [1.0, 2.0])
+    inner = info.value
+    assert inner.argument == "duplicates"
+    outer = prefixed(inner, "X")
+    assert type(outer) is InputValueError and str(outer) == f"X: {inner}"
+    assert (outer.argument, outer.expected, outer.received) == ("X: duplicates", inner.expected,
+                                                               inner.received)
+    plain = prefixed(InputTypeError("a message alone"), "X")
+    assert str(plain) == "X: a message alone" and plain.argument == "X"
+    assert plain.expected is None and plain.received is None
+
+
+def test_duplicate_pairs_say_what_was_received():
+    """scikit-learn style pairs: the duplicates error becomes one about X, with the received
+    part of the original error (formerly cut out of its message)."""
+    with pytest.raises(InputValueError) as info:
+        Interactions.from_arrays([1, 1], [2, 2], [1.0, 2.0])
+    received = str(info.value).partition(", got ")[2]
+    err = expect_named(lambda: BiasedMF(factors=2, iterations=1).fit(
+        np.array([[1, 2], [1, 2]]), [1.0, 2.0]), "X", InputValueError)
+    assert err.argument == "X" and err.received == received
+    assert str(err).endswith(f", got {received}") and "duplicates='mean'" in str(err)
+
+
+def test_a_message_alone_leaves_the_parts_unset():
+    err = Fastl2Error("something went wrong")
+    assert str(err) == "something went wrong"
+    assert (err.argument, err.expected, err.received) == (None, None, None)

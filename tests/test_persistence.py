@@ -116,3 +116,77 @@ def test_unfitted_model_cannot_be_saved(tmp_path):
     with pytest.raises(NotFittedError):
         BiasedMF().save(tmp_path / "m.npz")
     assert not any(tmp_path.iterdir())
+
+
+# ------------------------------------------------------------------ the model registry
+def test_every_estimator_registers_itself_for_load():
+    from fastl2 import persistence
+    from fastl2.models.base import Estimator
+
+    assert persistence.MODEL_CLASSES["BiasedMF"] is BiasedMF
+    assert persistence.MODEL_CLASSES["ImplicitALS"] is fastl2.ImplicitALS
+    # one save for every estimator, with the documented behaviour
+    assert Estimator.save.__doc__ == ("Save to one ``.npz`` file (atomic write); see "
+                                      ":func:`fastl2.load`.")
+
+
+def test_estimator_save_round_trips_both_models(fitted, tmp_path):
+    from fastl2.models.base import Estimator
+
+    model, users, items = fitted
+    implicit = fastl2.ImplicitALS(factors=2, iterations=2, random_state=0).fit(
+        (users, items, np.ones(users.size)), show_progress=False)
+    for m in (model, implicit):
+        path = Estimator.save(m, tmp_path / type(m).__name__)
+        loaded = type(m).load(path)
+        assert type(loaded) is type(m)
+        assert np.array_equal(loaded.user_factors_, m.user_factors_)
+
+
+def test_a_subclass_round_trips_under_its_own_name(fitted, tmp_path, monkeypatch):
+    from fastl2 import persistence
+
+    monkeypatch.setattr(persistence, "MODEL_CLASSES", dict(persistence.MODEL_CLASSES))
+
+    class TunedMF(BiasedMF):
+        pass
+
+    model, *_ = fitted
+    tuned = TunedMF(**model.get_params())
+    tuned._set_state_arrays(model._state_arrays())
+    loaded = fastl2.load(tuned.save(tmp_path / "tuned"))
+    assert type(loaded) is TunedMF
+    with pytest.raises(ModelFileError, match="path: expected a saved ImplicitALS, got a TunedMF"):
+        fastl2.ImplicitALS.load(tmp_path / "tuned.npz")
+
+
+def test_unknown_class_is_refused_with_the_known_ones(fitted, tmp_path):
+    from fastl2 import persistence
+
+    model, *_ = fitted
+    path = str(tmp_path / "m.npz")
+    model.save(path)
+    arrays = persistence.read_checked(path, persistence.FORMAT)
+    arrays["__class__"] = np.array("NoSuchModel")
+    persistence.write_checked(path, persistence.FORMAT, arrays)
+    with pytest.raises(ModelFileError, match=r"path: expected a model class among \[.*"
+                       r"'BiasedMF', .*'ImplicitALS'.*\], got 'NoSuchModel' in "):
+        fastl2.load(path)
+
+
+def test_load_after_importing_only_persistence(fitted, tmp_path):
+    """A fresh interpreter that imports nothing but fastl2.persistence loads both models
+    (fastl2/__init__ runs first and imports every estimator module)."""
+    import subprocess
+    import sys
+
+    model, users, items = fitted
+    implicit = fastl2.ImplicitALS(factors=2, iterations=1, random_state=0).fit(
+        (users, items, np.ones(users.size)), show_progress=False)
+    paths = [model.save(tmp_path / "explicit"), implicit.save(tmp_path / "implicit")]
+    code = ("import sys\nimport fastl2.persistence as p\n"
+            "print(' '.join(type(p.load(a)).__name__ for a in sys.argv[1:]))")
+    out = subprocess.run([sys.executable, "-c", code, *paths], capture_output=True, text=True,
+                         check=True,
+                         cwd=os.path.dirname(os.path.dirname(fastl2.__file__))).stdout
+    assert out.split() == ["BiasedMF", "ImplicitALS"]

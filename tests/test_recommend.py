@@ -147,12 +147,14 @@ def test_recommend_bad_arguments_are_named(implicit_fit):
 def test_fold_in_equals_the_full_als_half_step(implicit_fit, planted):
     """recalculate_user solves exactly what a users half-step of the fit would give."""
     from fastl2.training import als as _als
+    from fastl2.training.params import ExplicitSweepParams, ImplicitSweepParams
     from fastl2.models import implicit_als
 
     model, M = implicit_fit
     prm = model._checked_params()
     users, items = _als.both_sides(M.astype(np.float64), implicit_als.confidence(M.data, prm))
-    sweeps = _als.ImplicitSweeps(users, items, 6, 0.05, False, 3, 1, np.dtype(np.float64))
+    sweeps = _als.ImplicitSweeps(users, items, 6, ImplicitSweepParams.of(
+        np.float64, regularization=0.05, use_cg=False, cg_steps=3), 1, np.dtype(np.float64))
     X = model.user_factors.copy()
     sweeps.half(users, sweeps.user_chunks, X, model.item_factors)
     rows = np.arange(M.shape[0])
@@ -167,12 +169,13 @@ def test_fold_in_equals_the_full_als_half_step(implicit_fit, planted):
     P, offset = m._fold_in_users(ratings, True)
     # the model's own last user half-step happened before its item half-step: redo it
     ex_users, ex_items = _als.both_sides(ratings, ratings.data)
-    ex = _als.ExplicitSweeps(ex_users, ex_items, 3, (0.08, 0.08), (0.02, 0.02), True,
-                             m.global_mean_, 1, np.dtype(np.float64))
+    ex = _als.ExplicitSweeps(ex_users, ex_items, 3, ExplicitSweepParams.of(
+        np.float64, global_mean=m.global_mean_, regularization=(0.08, 0.08),
+        bias_regularization=(0.02, 0.02), weighted_regularization=True), 1,
+        np.dtype(np.float64))
     P2 = np.zeros_like(P)
     bu2 = np.zeros(P.shape[0])
-    ex.half(ex_users, ex.user_chunks, P2, bu2, m.item_factors_, m.item_bias_, ex.reg[0],
-            ex.bias_reg[0])
+    ex.half(ex_users, ex.user_chunks, P2, bu2, m.item_factors_, m.item_bias_, "user")
     np.testing.assert_allclose(P, P2, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(offset, m.global_mean_ + bu2, rtol=1e-12)
 

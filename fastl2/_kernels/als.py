@@ -160,7 +160,8 @@ def _eliminate_bias(A, rhs, sv, tsum, d, k):  # pragma: no cover - compiled
 
 
 @numba.njit(parallel=True, fastmath=FASTMATH, nogil=True, cache=CACHE)
-def explicit_als_half(ptr, idx, vals, mu, Q, bi, reg, reg_b, weighted, fallback_eps, chunk_ptr,
+def explicit_als_half(ptr, idx, vals, global_mean, Q, bi, regularization, bias_regularization,
+                      weighted_regularization, fallback_eps, chunk_ptr,
                       P, bu, row_sse, n_fallback, with_sse=True):  # pragma: no cover - compiled
     """Solve every row's (p_u, b_u) against fixed (Q, b_i); ``row_sse[u]`` gets the row's
     squared training error with the new values (0 when ``with_sse`` is False).
@@ -178,15 +179,17 @@ def explicit_als_half(ptr, idx, vals, mu, Q, bi, reg, reg_b, weighted, fallback_
         Column of each entry: a row of ``Q`` and an entry of ``bi``.
     vals : numpy.ndarray, shape (nnz,), dtype of ``Q``
         The ratings r_ui.
-    mu : scalar, dtype of ``Q``
+    global_mean : scalar, dtype of ``Q``
         The global mean μ.
     Q : numpy.ndarray, shape (n_cols, k), float32 or float64, C-contiguous
         The other side's fixed factors; not modified. Its dtype is the dtype of the solve.
     bi : numpy.ndarray, shape (n_cols,), dtype of ``Q``
         The other side's fixed biases; not modified.
-    reg, reg_b : scalar, dtype of ``Q``
-        λ of the factors and λ_b of the bias (per entry of the row when ``weighted``).
-    weighted : bool
+    regularization, bias_regularization : scalar, dtype of ``Q``
+        λ of the factors and λ_b of the bias (per entry of the row when
+        ``weighted_regularization``): ``BiasedMF``'s ``regularization`` and
+        ``bias_regularization``, the user side's values in a user half-sweep.
+    weighted_regularization : bool
         True: ALS-WR, row u's strengths are λ·n_u and λ_b·n_u (n_u its entry count).
     fallback_eps : scalar, dtype of ``Q``
         Scale of the ridge added when a Cholesky pivot is not positive (module docstring).
@@ -210,7 +213,7 @@ def explicit_als_half(ptr, idx, vals, mu, Q, bi, reg, reg_b, weighted, fallback_
     None
     """
     k = Q.shape[1]
-    zero = mu - mu
+    zero = global_mean - global_mean
     n_chunks = chunk_ptr.shape[0] - 1
     for c in numba.prange(n_chunks):
         kp = _padded(k)
@@ -231,12 +234,13 @@ def explicit_als_half(ptr, idx, vals, mu, Q, bi, reg, reg_b, weighted, fallback_
                 bu[u] = zero
                 row_sse[u] = 0.0
                 continue
-            lam = reg * n if weighted else reg
-            d = (reg_b * n if weighted else reg_b) + Q.dtype.type(n)
+            lam = regularization * n if weighted_regularization else regularization
+            d = ((bias_regularization * n if weighted_regularization else bias_regularization)
+                 + Q.dtype.type(n))
             ridge = zero
             for attempt in range(2):  # one call site per helper keeps the compiled code small
-                tsum = _explicit_assemble(A, rhs, sv, R, tv, lo, hi, idx, vals, mu, Q, bi,
-                                          lam + ridge, k)
+                tsum = _explicit_assemble(A, rhs, sv, R, tv, lo, hi, idx, vals, global_mean, Q,
+                                          bi, lam + ridge, k)
                 dd = d + ridge
                 tr = dd
                 for a in range(k):
@@ -268,7 +272,7 @@ def explicit_als_half(ptr, idx, vals, mu, Q, bi, reg, reg_b, weighted, fallback_
                 dot = zero
                 for a in range(k):
                     dot += rhs[a] * q[a]
-                t = tv[j - lo] if n <= cap else vals[j] - mu - bi[idx[j]]
+                t = tv[j - lo] if n <= cap else vals[j] - global_mean - bi[idx[j]]
                 e = t - (b_u + dot)
                 sse += np.float64(e) * np.float64(e)
             row_sse[u] = sse

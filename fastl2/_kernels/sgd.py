@@ -11,7 +11,8 @@ Per rating (r_ui, grid row u, grid column i), with e = r_ui − (μ + b_u + b_i 
     p_u ← p_u + η_p (e q_i − λ_p p_u)       q_i ← q_i + η_q (e p_u − λ_q q_i)
 
 (simultaneous update of p_u and q_i, read once and written once per rating). Each kind of
-parameter has its own step (as Surprise's ``lr_bu``, ``lr_bi``, ``lr_pu``, ``lr_qi``); a step
+parameter has its own step and L2 strength, named as ``BiasedMF`` names them
+(``learning_rate_user`` is the user side of its ``learning_rate``; Surprise's ``lr_pu``); a step
 of 0 for both biases with μ = 0 trains the unbiased model (the biases stay exactly 0). With
 the adaptive rule (AdaGrad per row, as LIBMF) every step of a row is divided by sqrt(G_row),
 G accumulating the row's mean squared gradient (factors and bias) after each update;
@@ -97,9 +98,11 @@ def _first_dot(p, a, q, b, k):  # pragma: no cover - compiled
 
 
 @numba.njit(fastmath=_STRICT, nogil=True, inline="always")
-def _rating(p, a, q, items, j, hi, k, ratings, mu, bu_u, bi, Gp_u, Gq, dot, eta_u, eta_bu,
-            lr_p, lr_q, lr_bu, lr_bi, reg_p, reg_q, reg_bu, reg_bi, adaptive,
-            inv_k1):  # pragma: no cover - compiled
+def _rating(p, a, q, items, j, hi, k, ratings, global_mean, bu_u, bi, Gp_u, Gq, dot, eta_u,
+            eta_bu, learning_rate_user, learning_rate_item, bias_learning_rate_user,
+            bias_learning_rate_item, regularization_user, regularization_item,
+            bias_regularization_user, bias_regularization_item, adagrad,
+            inv_factors_plus_one):  # pragma: no cover - compiled
     """The update for rating ``j`` of a user (factors ``p[a:a+k]``, bias ``bu_u``, AdaGrad
     sum ``Gp_u``, current steps ``eta_u``, ``eta_bu``; ``dot`` = its prediction's dot
     product), whose ratings end at ``hi``. Returns the user's new bias, sum and steps, the
@@ -113,22 +116,22 @@ def _rating(p, a, q, items, j, hi, k, ratings, mu, bu_u, bi, Gp_u, Gq, dot, eta_
     zero = dot - dot
     w = vwidth(zero)
     h = w // 2
-    mp = -reg_p
-    mq = -reg_q
+    mp = -regularization_user
+    mq = -regularization_item
     i = items[j]
     b = i * k
     # the next rating's item row (this one's when it is the last: computed, not used)
     n = items[j + 1] * k if j + 1 < hi else b
     # the dot product last: it ends the longest dependency chain
-    e = ((ratings[j] - mu) - bi[i] - bu_u) - dot
-    gbu = e - reg_bu * bu_u
-    gbi = e - reg_bi * bi[i]
-    eta_i = lr_q
-    eta_bi = lr_bi
-    if adaptive:
+    e = ((ratings[j] - global_mean) - bi[i] - bu_u) - dot
+    gbu = e - bias_regularization_user * bu_u
+    gbi = e - bias_regularization_item * bi[i]
+    eta_i = learning_rate_item
+    eta_bi = bias_learning_rate_item
+    if adagrad:
         root_i = np.sqrt(Gq[i])
-        eta_i = lr_q / root_i
-        eta_bi = lr_bi / root_i
+        eta_i = learning_rate_item / root_i
+        eta_bi = bias_learning_rate_item / root_i
     bu_u += eta_bu * gbu
     bi[i] += eta_bi * gbi
     a0 = vzero(zero)
@@ -140,25 +143,25 @@ def _rating(p, a, q, items, j, hi, k, ratings, mu, bu_u, bi, Gp_u, Gq, dot, eta_
     f = 0
     while f + 4 * w <= k:
         a0, sp, sq = _step_piece(p, a, q, b, n, f, e, eta_u, eta_i, mp, mq, a0, sp, sq,
-                                 adaptive)
+                                 adagrad)
         a1, sp, sq = _step_piece(p, a, q, b, n, f + w, e, eta_u, eta_i, mp, mq, a1, sp, sq,
-                                 adaptive)
+                                 adagrad)
         a2, sp, sq = _step_piece(p, a, q, b, n, f + 2 * w, e, eta_u, eta_i, mp, mq, a2, sp,
-                                 sq, adaptive)
+                                 sq, adagrad)
         a3, sp, sq = _step_piece(p, a, q, b, n, f + 3 * w, e, eta_u, eta_i, mp, mq, a3, sp,
-                                 sq, adaptive)
+                                 sq, adagrad)
         f += 4 * w
     if f + w <= k:
         a0, sp, sq = _step_piece(p, a, q, b, n, f, e, eta_u, eta_i, mp, mq, a0, sp, sq,
-                                 adaptive)
+                                 adagrad)
         f += w
         if f + w <= k:
             a1, sp, sq = _step_piece(p, a, q, b, n, f, e, eta_u, eta_i, mp, mq, a1, sp, sq,
-                                     adaptive)
+                                     adagrad)
             f += w
             if f + w <= k:
                 a2, sp, sq = _step_piece(p, a, q, b, n, f, e, eta_u, eta_i, mp, mq, a2, sp,
-                                         sq, adaptive)
+                                         sq, adagrad)
                 f += w
     dot = vsum(vadd(vadd(a0, a1), vadd(a2, a3)))
     tp = vsum(sp)
@@ -168,7 +171,7 @@ def _rating(p, a, q, items, j, hi, k, ratings, mu, bu_u, bi, Gp_u, Gq, dot, eta_
         vstore(p, a + f, pv)
         vstore(q, b + f, qv)
         dot += vsum(vfma(pv, hload(q, n + f), hzero(zero)))
-        if adaptive:
+        if adagrad:
             tp += vsum(vfma(gp, gp, hzero(zero)))
             tq += vsum(vfma(gq, gq, hzero(zero)))
         f += h
@@ -177,22 +180,24 @@ def _rating(p, a, q, items, j, hi, k, ratings, mu, bu_u, bi, Gp_u, Gq, dot, eta_
         p[a + g] = pf
         q[b + g] = qf
         dot += pf * q[n + g]
-        if adaptive:
+        if adagrad:
             tp += gpf * gpf
             tq += gqf * gqf
-    if adaptive:
-        Gp_u += (gbu * gbu + tp) * inv_k1
-        Gq[i] += (gbi * gbi + tq) * inv_k1
+    if adagrad:
+        Gp_u += (gbu * gbu + tp) * inv_factors_plus_one
+        Gq[i] += (gbi * gbi + tq) * inv_factors_plus_one
         root_u = np.sqrt(Gp_u)
-        eta_u = lr_p / root_u
-        eta_bu = lr_bu / root_u
+        eta_u = learning_rate_user / root_u
+        eta_bu = bias_learning_rate_user / root_u
     return bu_u, Gp_u, eta_u, eta_bu, dot, np.float64(e) * np.float64(e)
 
 
 @numba.njit(fastmath=_STRICT, nogil=True, inline="always")
-def _sgd_block(seg, n_rows, u0, ptr, items, ratings, P, Q, bu, bi, Gp, Gq, mu, lr_p, lr_q,
-               lr_bu, lr_bi, reg_p, reg_q, reg_bu, reg_bi, adaptive,
-               inv_k1):  # pragma: no cover - compiled
+def _sgd_block(seg, n_rows, u0, ptr, items, ratings, P, Q, bu, bi, Gp, Gq, global_mean,
+               learning_rate_user, learning_rate_item, bias_learning_rate_user,
+               bias_learning_rate_item, regularization_user, regularization_item,
+               bias_regularization_user, bias_regularization_item, adagrad,
+               inv_factors_plus_one):  # pragma: no cover - compiled
     """One block: rows ``seg``… of the grid (users ``u0``…), each user's ratings in order;
     the user's bias and AdaGrad sum stay in registers over its ratings. Returns the sum of
     the squared errors."""
@@ -209,17 +214,19 @@ def _sgd_block(seg, n_rows, u0, ptr, items, ratings, P, Q, bu, bi, Gp, Gq, mu, l
         a = u * k
         bu_u = bu[u]
         Gp_u = Gp[u]
-        eta_u = lr_p
-        eta_bu = lr_bu
-        if adaptive:
+        eta_u = learning_rate_user
+        eta_bu = bias_learning_rate_user
+        if adagrad:
             root_u = np.sqrt(Gp_u)
-            eta_u = lr_p / root_u
-            eta_bu = lr_bu / root_u
+            eta_u = learning_rate_user / root_u
+            eta_bu = bias_learning_rate_user / root_u
         dot = _first_dot(p, a, q, items[lo] * k, k)
         for j in range(lo, hi):
             bu_u, Gp_u, eta_u, eta_bu, dot, s = _rating(
-                p, a, q, items, j, hi, k, ratings, mu, bu_u, bi, Gp_u, Gq, dot, eta_u, eta_bu,
-                lr_p, lr_q, lr_bu, lr_bi, reg_p, reg_q, reg_bu, reg_bi, adaptive, inv_k1)
+                p, a, q, items, j, hi, k, ratings, global_mean, bu_u, bi, Gp_u, Gq, dot, eta_u,
+                eta_bu, learning_rate_user, learning_rate_item, bias_learning_rate_user,
+                bias_learning_rate_item, regularization_user, regularization_item,
+                bias_regularization_user, bias_regularization_item, adagrad, inv_factors_plus_one)
             sse += s
         bu[u] = bu_u
         Gp[u] = Gp_u
@@ -227,9 +234,11 @@ def _sgd_block(seg, n_rows, u0, ptr, items, ratings, P, Q, bu, bi, Gp, Gq, mu, l
 
 
 @numba.njit(parallel=True, fastmath=_STRICT, nogil=True, cache=CACHE)
-def sgd_epoch(ptr, items, ratings, row_start, n_blocks, work_ptr, work_blocks, P, Q, bu, bi,
-              Gp, Gq, mu, lr_p, lr_q, lr_bu, lr_bi, reg_p, reg_q, reg_bu, reg_bi, adaptive,
-              inv_k1, block_sse):  # pragma: no cover - compiled
+def sgd_epoch(ptr, items, ratings, row_start, n_blocks, work_ptr, work_blocks, P, Q, bu, bi, Gp,
+              Gq, global_mean, learning_rate_user, learning_rate_item, bias_learning_rate_user,
+              bias_learning_rate_item, regularization_user, regularization_item,
+              bias_regularization_user, bias_regularization_item, adagrad, inv_factors_plus_one,
+              block_sse):  # pragma: no cover - compiled
     """Run one epoch over the block grid, updating P, Q, bu, bi (and Gp, Gq) in place.
 
     ``block_sse[b]`` receives the sum of squared pre-update errors of block ``b``; summing it
@@ -261,17 +270,21 @@ def sgd_epoch(ptr, items, ratings, row_start, n_blocks, work_ptr, work_blocks, P
     bu, bi : numpy.ndarray, shape (n_rows,) and (n_cols,), dtype of ``P``
         User and item biases, updated in place.
     Gp, Gq : numpy.ndarray, shape (n_rows,) and (n_cols,), dtype of ``P``
-        Per-row AdaGrad sums (users, items): updated in place when ``adaptive``, otherwise
+        Per-row AdaGrad sums (users, items): updated in place when ``adagrad``, otherwise
         neither read nor written.
-    mu : scalar, dtype of ``P``
+    global_mean : scalar, dtype of ``P``
         The global mean μ.
-    lr_p, lr_q, lr_bu, lr_bi : scalar, dtype of ``P``
-        Steps of user factors, item factors, user biases and item biases (module docstring).
-    reg_p, reg_q, reg_bu, reg_bi : scalar, dtype of ``P``
-        L2 strengths of the same four kinds of parameters.
-    adaptive : bool
+    learning_rate_user, learning_rate_item : scalar, dtype of ``P``
+        Steps of the user and item factors: ``BiasedMF``'s ``learning_rate`` (user, item).
+    bias_learning_rate_user, bias_learning_rate_item : scalar, dtype of ``P``
+        Steps of the user and item biases: ``bias_learning_rate`` (user, item).
+    regularization_user, regularization_item : scalar, dtype of ``P``
+        L2 strengths of the user and item factors: ``regularization`` (user, item).
+    bias_regularization_user, bias_regularization_item : scalar, dtype of ``P``
+        L2 strengths of the user and item biases: ``bias_regularization`` (user, item).
+    adagrad : bool
         True: AdaGrad per row (each step divided by sqrt(G_row)); False: constant steps.
-    inv_k1 : scalar, dtype of ``P``
+    inv_factors_plus_one : scalar, dtype of ``P``
         1 / (k + 1): a rating's squared gradients (k factors and the bias) are averaged with it
         into G.
     block_sse : numpy.ndarray of float64, shape (n_blocks²,)
@@ -292,14 +305,20 @@ def sgd_epoch(ptr, items, ratings, row_start, n_blocks, work_ptr, work_blocks, P
                 u0 = row_start[g]
                 n_g = row_start[g + 1] - u0
                 seg = n_blocks * u0 + h * n_g
-                block_sse[b] = _sgd_block(seg, n_g, u0, ptr, items, ratings, P, Q, bu, bi,
-                                          Gp, Gq, mu, lr_p, lr_q, lr_bu, lr_bi, reg_p, reg_q,
-                                          reg_bu, reg_bi, adaptive, inv_k1)
+                block_sse[b] = _sgd_block(seg, n_g, u0, ptr, items, ratings, P, Q, bu, bi, Gp, Gq,
+                                          global_mean, learning_rate_user, learning_rate_item,
+                                          bias_learning_rate_user, bias_learning_rate_item,
+                                          regularization_user, regularization_item,
+                                          bias_regularization_user, bias_regularization_item,
+                                          adagrad, inv_factors_plus_one)
 
 
 @numba.njit(parallel=True, fastmath=_STRICT, nogil=True, cache=CACHE)
-def sgd_block(ptr, items, ratings, P, Q, bu, bi, Gp, Gq, mu, lr_p, lr_q, lr_bu, lr_bi, reg_p,
-              reg_q, reg_bu, reg_bi, adaptive, inv_k1):  # pragma: no cover - compiled
+def sgd_block(ptr, items, ratings, P, Q, bu, bi, Gp, Gq, global_mean, learning_rate_user,
+              learning_rate_item, bias_learning_rate_user, bias_learning_rate_item,
+              regularization_user, regularization_item, bias_regularization_user,
+              bias_regularization_item, adagrad,
+              inv_factors_plus_one):  # pragma: no cover - compiled
     """One block of the grid on its own, as distributed SGD (DSGD) runs it on a worker.
 
     ``P``, ``bu``, ``Gp`` are the block's row group (row ``r`` is its ``r``-th grid row),
@@ -323,10 +342,12 @@ def sgd_block(ptr, items, ratings, P, Q, bu, bi, Gp, Gq, mu, lr_p, lr_q, lr_bu, 
         Each entry's rating.
     P, bu, Gp : numpy.ndarray, shapes (n_rows_block, k), (n_rows_block,), (n_rows_block,)
         The row group's factors, biases and AdaGrad sums, updated in place (``Gp`` only when
-        ``adaptive``).
+        ``adagrad``).
     Q, bi, Gq : numpy.ndarray, shapes (n_cols_block, k), (n_cols_block,), (n_cols_block,)
         The column group's, likewise.
-    mu, lr_p, lr_q, lr_bu, lr_bi, reg_p, reg_q, reg_bu, reg_bi, adaptive, inv_k1
+    global_mean, learning_rate_user, learning_rate_item, bias_learning_rate_user,
+    bias_learning_rate_item, regularization_user, regularization_item,
+    bias_regularization_user, bias_regularization_item, adagrad, inv_factors_plus_one
         As in :func:`sgd_epoch`.
 
     Returns
@@ -337,6 +358,8 @@ def sgd_block(ptr, items, ratings, P, Q, bu, bi, Gp, Gq, mu, lr_p, lr_q, lr_bu, 
     sse = np.zeros(1)
     for _ in numba.prange(1):
         sse[0] = _sgd_block(0, ptr.shape[0] - 1, 0, ptr, items, ratings, P, Q, bu, bi, Gp, Gq,
-                            mu, lr_p, lr_q, lr_bu, lr_bi, reg_p, reg_q, reg_bu, reg_bi,
-                            adaptive, inv_k1)
+                            global_mean, learning_rate_user, learning_rate_item,
+                            bias_learning_rate_user, bias_learning_rate_item, regularization_user,
+                            regularization_item, bias_regularization_user,
+                            bias_regularization_item, adagrad, inv_factors_plus_one)
     return sse[0]

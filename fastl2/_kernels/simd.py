@@ -252,7 +252,7 @@ def _python_meanings() -> dict:
     """The NumPy meaning of every intrinsic, for NUMBA_DISABLE_JIT=1 (kernels run as plain
     Python: line coverage of the kernels, debugging). A vector is a NumPy array of W lanes;
     multiply-adds are not fused, so results differ from compiled ones in the last bits."""
-    import numpy as np
+    import numpy as np  # deferred: needed only with NUMBA_DISABLE_JIT=1
 
     def width(like) -> int:
         return VECTOR_BYTES // np.dtype(type(like)).itemsize

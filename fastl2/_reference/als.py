@@ -31,7 +31,8 @@ def _spd_solve(A: np.ndarray, b: np.ndarray, fallback_eps: float) -> tuple[np.nd
             return np.zeros_like(b), True
 
 
-def explicit_als_half(ptr, idx, vals, mu, Q, bi, reg, reg_b, weighted, fallback_eps, chunk_ptr,
+def explicit_als_half(ptr, idx, vals, global_mean, Q, bi, regularization, bias_regularization,
+                      weighted_regularization, fallback_eps, chunk_ptr,
                       P, bu, row_sse, n_fallback, with_sse=True):
     """Same signature and effect as the kernel."""
     k = Q.shape[1]
@@ -47,9 +48,11 @@ def explicit_als_half(ptr, idx, vals, mu, Q, bi, reg, reg_b, weighted, fallback_
         cols = idx[lo:hi]
         Z = np.ones((n, k + 1), dtype=Q.dtype)
         Z[:, :k] = Q[cols]
-        t = vals[lo:hi] - mu - bi[cols]
+        t = vals[lo:hi] - global_mean - bi[cols]
         A = Z.T @ Z
-        lam, lam_b = (reg * n, reg_b * n) if weighted else (reg, reg_b)
+        lam, lam_b = regularization, bias_regularization
+        if weighted_regularization:
+            lam, lam_b = lam * n, lam_b * n
         A[np.arange(k), np.arange(k)] += lam
         A[k, k] += lam_b
         w, fell_back = _spd_solve(A, Z.T @ t, fallback_eps)
@@ -57,7 +60,7 @@ def explicit_als_half(ptr, idx, vals, mu, Q, bi, reg, reg_b, weighted, fallback_
         P[u] = w[:k]
         bu[u] = w[k]
         if with_sse:
-            e = vals[lo:hi] - (mu + w[k] + bi[cols] + Q[cols] @ w[:k])
+            e = vals[lo:hi] - (global_mean + w[k] + bi[cols] + Q[cols] @ w[:k])
             row_sse[u] = float(np.sum(e.astype(np.float64) ** 2))
         else:
             row_sse[u] = 0.0

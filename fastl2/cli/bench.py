@@ -6,14 +6,11 @@ import argparse
 import json
 import os
 import sys
-import time
 from typing import Any
 
+from .._threads import max_threads
 from .._validation import Detail, fail
-from ..bench import format_scaling
 from .data import FORMATS, existing_file, read_data
-
-SCHEMA = "fastl2-bench/1"
 
 
 def _int_list(text: str, name: str) -> list[int]:
@@ -27,15 +24,14 @@ def _int_list(text: str, name: str) -> list[int]:
 
 
 def _plan(args: argparse.Namespace) -> dict[str, Any]:
-    from .. import bench_suite as suite
-    from .._threads import max_threads
+    from ..bench import KERNELS, OPTIONAL_KERNELS  # deferred: CLI start-up
 
     if args.quick:
         defaults = {"size": "tiny", "factors": "32", "repeat": 1}
     else:
         defaults = {"size": "small", "factors": "64", "repeat": 3}
-    known = suite.KERNELS + suite.OPTIONAL_KERNELS
-    kernels = [k.strip() for k in (args.kernels or ",".join(suite.KERNELS)).split(",")]
+    known = KERNELS + OPTIONAL_KERNELS
+    kernels = [k.strip() for k in (args.kernels or ",".join(KERNELS)).split(",")]
     unknown = [k for k in kernels if k not in known]
     if unknown:
         fail("--kernels", "names among " + ",".join(known), Detail(",".join(unknown)))
@@ -51,7 +47,7 @@ def _plan(args: argparse.Namespace) -> dict[str, Any]:
 
 def _progress(total: int, enabled: bool):
     if enabled:
-        try:
+        try:  # deferred: optional dependency (tqdm, the bench extra)
             from tqdm.auto import tqdm
 
             return tqdm(total=total, file=sys.stderr, leave=False)
@@ -61,62 +57,16 @@ def _progress(total: int, enabled: bool):
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from .. import bench_suite as suite
-    from ..bench import machine_info
-    from ..evaluation import random_split
+    from ..bench import run_suite  # deferred: CLI start-up
 
     plan = _plan(args)
     if args.libmf_simd:
         args.libmf_simd = os.path.abspath(existing_file(args.libmf_simd, "--libmf-simd"))
-    t_start = time.perf_counter()
-    scaling = None
-    if len(plan["threads"]) > 1 and max(plan["threads"]) > 1:
-        from ..bench import machine_scaling
-
-        # first, before any peer can change the BLAS thread settings of this process
-        scaling = machine_scaling(max(plan["threads"]))
-    need_explicit = any(k in ("sgd", "als") for k in plan["kernels"])
-    need_implicit = any(k in ("ials", "ials-chol", "topk", "eval") for k in plan["kernels"])
-    if args.data:
-        data = read_data(args.data, args.format, args.sep)
-        label = args.data
-        explicit = random_split(data, test_fraction=0.1, random_state=args.seed)
-        implicit = explicit
-    else:
-        label = plan["size"]
-        explicit = suite.make_data(label, False, args.seed) if need_explicit else None
-        implicit = suite.make_data(label, True, args.seed) if need_implicit else None
-    precompile = None
-    if not args.no_precompile:
-        from .. import _warmup
-
-        precompile = _warmup.precompile(
-            _warmup.tasks_for(plan["kernels"], synthetic=not args.data), args.dtype,
-            serve=need_implicit)
-    steps = len(plan["factors"]) * len(plan["kernels"])
-    bar = _progress(steps, not args.no_progress)
-    files = None
-    if args.peers:
-        from ..bench_peers import DataFiles
-
-        files = DataFiles()
-    try:
-        rows = _run(plan, args, label, explicit, implicit, files, bar)
-    finally:
-        if files is not None:
-            files.close()
-    if bar is not None:
-        bar.close()
-    machine = machine_info()
-    if scaling is not None:
-        machine["scaling"] = scaling
-    report = {"schema": SCHEMA, "machine": machine,
-              "blas_threads_controlled": suite.blas_controlled(),
-              "settings": {**plan, "dtype": args.dtype, "data": label, "seed": args.seed,
-                           "peers": args.peers, "libmf_simd": args.libmf_simd},
-              "wall_seconds": time.perf_counter() - t_start,
-              "precompile_seconds": precompile,
-              "rows": rows, "ratios": suite.ratios(rows)}
+    data = (lambda: read_data(args.data, args.format, args.sep)) if args.data else None
+    bar = _progress(len(plan["factors"]) * len(plan["kernels"]), not args.no_progress)
+    report = run_suite(plan, dtype=args.dtype, seed=args.seed, data=data, label=args.data,
+                       with_peers=args.peers, libmf_simd=args.libmf_simd,
+                       precompile=not args.no_precompile, progress=bar)
     print(format_table(report))
     if args.json:
         with open(args.json, "w") as fh:
@@ -129,35 +79,18 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run(plan, args, label, explicit, implicit, files, bar) -> list[dict]:
-    from .. import bench_suite as suite
-
-    rows: list[dict] = []
-    for k in plan["factors"]:
-        s = suite.Setup(factors=k, dtype=args.dtype, threads=plan["threads"],
-                        repeat=plan["repeat"], seed=args.seed, peers=args.peers, label=label,
-                        libmf_simd=args.libmf_simd, files=files)
-        model = None
-        for kernel in plan["kernels"]:
-            if bar is not None:
-                bar.set_description(f"{kernel} k={k}")
-            if kernel == "startup":
-                rows += suite.bench_startup(s)
-            elif kernel in ("sgd", "als"):
-                rows += suite.bench_explicit(kernel, *explicit, s)
-            elif kernel == "ials-chol":
-                rows += suite.bench_ials(*implicit, s, use_cg=False)[0]
-            elif kernel == "ials" or (model is None and kernel in ("topk", "eval")):
-                ials_rows, model = suite.bench_ials(*implicit, s)
-                if kernel == "ials":
-                    rows += ials_rows
-            if kernel == "topk":
-                rows += suite.bench_topk(model, implicit[0], s)
-            elif kernel == "eval":
-                rows += suite.bench_eval(model, *implicit, s)
-            if bar is not None:
-                bar.update(1)
-    return rows
+def format_scaling(sc: dict[str, Any]) -> str:
+    """One line: the machine's own 1-thread / N-thread ratios (see
+    :func:`fastl2.bench.machine_scaling`)."""
+    t = sc["threads"]
+    gb = sc["triad_gb_per_s"]
+    line = (f"machine scaling, same run: memory triad 1 thr / {t} thr = "
+            f"{sc['triad_ratio']:.2f} ({gb[0]:.1f} -> {gb[1]:.1f} GB/s)")
+    if "sgemm_ratio" in sc:
+        gf = sc["sgemm_gflops"]
+        line += (f", SGEMM 1 thr / {t} thr = {sc['sgemm_ratio']:.2f} "
+                 f"({gf[0]:.0f} -> {gf[1]:.0f} GFLOP/s)")
+    return line
 
 
 def _fmt(v: Any, spec: str) -> str:
@@ -221,11 +154,11 @@ def format_markdown(report: dict) -> str:
 
 
 def plot(report: dict, path: str) -> None:
-    try:
+    try:  # deferred: optional dependency (matplotlib, the plot extra)
         import matplotlib
 
         matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        import matplotlib.pyplot as plt  # deferred: after choosing the Agg backend
     except ImportError:
         fail("--plot", "matplotlib installed (pip install 'fastl2[plot]')",
              Detail("it is not installed"))

@@ -25,7 +25,7 @@ def _format_of(path: Path, fmt: str) -> str:
 
 
 def _first_lines(path: Path, n: int) -> list[str]:
-    from ..datasets import _open_binary
+    from ..datasets.reader import _open_binary  # deferred: CLI start-up
 
     with _open_binary(path) as fh:
         return [fh.readline(1 << 16).decode("utf-8", errors="replace").strip()
@@ -60,7 +60,7 @@ def read_data(path: str, fmt: str = "auto", sep: str | None = None,
         fail(name, "an existing file or folder", Detail(f"{path!r}, which does not exist"))
     fmt = _format_of(p, fmt)
     if fmt == "movielens":
-        from ..datasets import load_movielens
+        from ..datasets import load_movielens  # deferred: CLI start-up
 
         return load_movielens(p)
     if p.is_dir():
@@ -70,7 +70,7 @@ def read_data(path: str, fmt: str = "auto", sep: str | None = None,
         sep = "," if fmt == "csv" else "\t"
     if header is None:
         header = _has_header(p, sep)
-    from ..datasets import read_ratings
+    from ..datasets import read_ratings  # deferred: CLI start-up
 
     return read_ratings(p, sep=sep, columns=None, header=header)
 

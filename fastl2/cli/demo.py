@@ -7,12 +7,13 @@ import time
 
 import numpy as np
 
+from ..models.biased_mf import BiasedMF
 
 
 def _demo(args: argparse.Namespace) -> int:
+    # deferred: CLI start-up (`import fastl2` imports neither module)
     from ..datasets import synthetic_ratings
     from ..evaluation import random_split, rmse
-    from ..models.biased_mf import BiasedMF
 
     t0 = time.perf_counter()
     syn = synthetic_ratings(n_users=args.users, n_items=args.items, n_ratings=args.ratings,

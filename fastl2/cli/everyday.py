@@ -18,6 +18,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._validation import Detail, check_int, fail
+from ..models.biased_mf import BiasedMF
+from ..models.implicit_als import ImplicitALS
+from ..persistence import load
 from .data import FORMATS, existing_file, parse_ids, read_data
 
 MODELS = {"biased-mf": "BiasedMF", "implicit-als": "ImplicitALS"}
@@ -54,16 +57,11 @@ def _read(args: argparse.Namespace, path: str, name: str = "DATA"):
 
 
 def _is_implicit(model: Any) -> bool:
-    from ..models.implicit_als import ImplicitALS
-
     return isinstance(model, ImplicitALS)
 
 
 # ---------------------------------------------------------------------------- train
 def _new_model(args: argparse.Namespace) -> Any:
-    from ..models.biased_mf import BiasedMF
-    from ..models.implicit_als import ImplicitALS
-
     common = {"factors": args.factors, "iterations": args.iterations,
               "regularization": args.regularization, "num_threads": args.threads,
               "random_state": args.seed, "dtype": args.dtype}
@@ -82,7 +80,7 @@ def _new_model(args: argparse.Namespace) -> Any:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from ..evaluation import random_split, rmse
+    from ..evaluation import random_split, rmse  # deferred: CLI start-up
 
     model = _new_model(args)
     data = _read(args, args.data)
@@ -127,7 +125,7 @@ def _fit(args: argparse.Namespace, model: Any, data: Any, validation: Any,
             extra = {} if validation is None else {"validation": validation}
             model.fit(data, show_progress=not args.quiet, **extra)
         else:
-            from ..distributed import fit
+            from ..distributed import fit  # deferred: CLI start-up (the Dask layer)
 
             doc["dask_workers"] = len(client.scheduler_info()["workers"])
             fit(model, data, client, validation=validation)
@@ -145,7 +143,7 @@ def _dask_client(args: argparse.Namespace) -> Iterator[Any]:
     flag = "--dask-scheduler" if args.dask_local is None else "--dask-local"
     n_workers = None if args.dask_local is None else check_int(flag, args.dask_local,
                                                                minimum=1)
-    try:
+    try:  # deferred: optional dependency (dask.distributed)
         from dask.distributed import Client, LocalCluster
     except ImportError:
         fail(flag, 'dask.distributed installed (pip install "fastl2[dask]")',
@@ -166,8 +164,6 @@ def _dask_client(args: argparse.Namespace) -> Iterator[Any]:
 
 # ---------------------------------------------------------------------------- evaluate
 def _load(path: str, name: str = "MODEL") -> Any:
-    from ..persistence import load
-
     return load(existing_file(path, name))
 
 
@@ -190,7 +186,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     doc: dict[str, Any] = {"command": "evaluate", "model": type(model).__name__,
                            "interactions": data.nnz, "metrics": {}}
     if _is_implicit(model):
-        from ..evaluation import ranking_metrics_at_k
+        from ..evaluation import ranking_metrics_at_k  # deferred: CLI start-up
 
         test = _in_model_space(model, data, "DATA")
         train = (_in_model_space(model, _read(args, args.train, "--train"), "--train")
@@ -203,7 +199,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         lines = [f"{doc['model']} on {test.nnz:,} test interactions with known users and "
                  f"items (of {data.nnz:,}), K={args.k}"]
     else:
-        from ..evaluation import mae, rmse
+        from ..evaluation import mae, rmse  # deferred: CLI start-up
 
         u, i, r = data.to_arrays()
         known = ((model.user_map_.to_index(u, missing="ignore") >= 0)
@@ -219,12 +215,9 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _cross_validate(args: argparse.Namespace) -> int:
-    from ..evaluation import cross_validate
+    from ..evaluation import cross_validate  # deferred: CLI start-up
 
     if args.model in MODELS:
-        from ..models.biased_mf import BiasedMF
-        from ..models.implicit_als import ImplicitALS
-
         model = BiasedMF() if args.model == "biased-mf" else ImplicitALS()
     else:
         model = _load(args.model, "--model")  # its hyper-parameters, refitted per fold

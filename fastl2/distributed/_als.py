@@ -16,10 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from ..training import als as _als
+from .._kernels import als as kernels
 from .._threads import thread_limit
+from ..training import als as _als
+from ..training.params import ExplicitSweepParams, ImplicitSweepParams
+from ._blocks import Blocks
 from ._cluster import Watch, item, on_worker
-from ._data import Blocks
 
 
 class _Sweeps:
@@ -120,12 +122,11 @@ class DaskImplicitSweeps(_Sweeps):
     """:class:`fastl2.training.als.ImplicitSweeps` whose half-sweeps run on a Dask cluster."""
 
     def __init__(self, client: Any, users: Blocks, items: Blocks, factors: int,
-                 regularization: float, use_cg: bool, cg_steps: int, n_threads: int,
-                 dtype: np.dtype, row_weights: np.ndarray, nnz: int, watch: Watch,
-                 max_broadcast: int):
+                 params: ImplicitSweepParams, n_threads: int, dtype: np.dtype,
+                 row_weights: np.ndarray, nnz: int, watch: Watch, max_broadcast: int):
         super().__init__(client, users, items, factors, n_threads, dtype, watch, max_broadcast)
-        self.reg = self.dtype.type(regularization)
-        self.use_cg, self.cg_steps = use_cg, cg_steps
+        self.reg = params.regularization
+        self.use_cg, self.cg_steps = params.use_cg, params.cg_steps
         self.row_weights, self.nnz = row_weights, nnz
 
     def iteration(self, X: np.ndarray, Y: np.ndarray) -> None:
@@ -162,13 +163,11 @@ class DaskImplicitSweeps(_Sweeps):
 class DaskExplicitSweeps(_Sweeps):
     """:class:`fastl2.training.als.ExplicitSweeps` whose half-sweeps run on a Dask cluster."""
 
-    def __init__(self, client: Any, users: Blocks, items: Blocks, factors: int, reg: tuple,
-                 bias_reg: tuple, weighted: bool, mu: float, n_threads: int, dtype: np.dtype,
-                 nnz: int, watch: Watch, max_broadcast: int):
+    def __init__(self, client: Any, users: Blocks, items: Blocks, factors: int,
+                 params: ExplicitSweepParams, n_threads: int, dtype: np.dtype, nnz: int,
+                 watch: Watch, max_broadcast: int):
         super().__init__(client, users, items, factors, n_threads, dtype, watch, max_broadcast)
-        s = self.dtype.type
-        self.reg, self.bias_reg = (s(reg[0]), s(reg[1])), (s(bias_reg[0]), s(bias_reg[1]))
-        self.weighted, self.mu = weighted, s(mu)
+        self.params = params
         self.nnz = nnz
 
     def iteration(self, P, bu, Q, bi) -> float:
@@ -177,19 +176,16 @@ class DaskExplicitSweeps(_Sweeps):
         self.watch.check()
         self._place(P, Q, bu, bi)
         _, Q_parts, _, bi_parts = self.arrays
-        P_parts, bu_parts, _ = self._half(0, Q_parts, bi_parts, self.reg[0],
-                                          self.bias_reg[0], False)
-        Q_parts, bi_parts, sse = self._half(1, P_parts, bu_parts, self.reg[1],
-                                            self.bias_reg[1], True)
+        P_parts, bu_parts, _ = self._half(0, Q_parts, bi_parts, "user", False)
+        Q_parts, bi_parts, sse = self._half(1, P_parts, bu_parts, "item", True)
         self.arrays = [P_parts, Q_parts, bu_parts, bi_parts]
         sse_rows = np.concatenate(self.client.gather(sse))
         return float(np.sqrt(float(np.sum(sse_rows)) / max(self.nnz, 1)))
 
-    def _half(self, n: int, Y: list[Any], by: list[Any], reg: Any, bias_reg: Any,
+    def _half(self, n: int, Y: list[Any], by: list[Any], which: str,
               with_sse: bool) -> list[list[Any]]:
-        X, bx, sse, nf = self._solve(n, _explicit_block, None, [Y, by], self.mu, reg,
-                                     bias_reg, self.weighted, self.k, self.n_threads, with_sse,
-                                     outputs=4)
+        X, bx, sse, nf = self._solve(n, _explicit_block, None, [Y, by], self.params, which,
+                                     self.k, self.n_threads, with_sse, outputs=4)
         self._count_fallbacks(nf)
         return [X, bx, sse]
 
@@ -228,16 +224,12 @@ def _take(arrays: tuple, rows: np.ndarray, row0: int) -> tuple:
 
 def _gram_partials(Y: np.ndarray, bounds: np.ndarray, lo: int, hi: int) -> np.ndarray:
     """A block's partial Gram sums over the fixed row ranges within its rows lo…hi."""
-    from .._kernels import als as kernels
-
     first, last = np.searchsorted(bounds, [lo, hi])
     with thread_limit(1):
         return kernels.gram_partials(Y, bounds[first:last + 1], lo)
 
 
 def _gram_total(dtype: np.dtype, *partials: np.ndarray) -> np.ndarray:
-    from .._kernels import als as kernels
-
     k = partials[0].shape[1]
     out = np.empty((k, k), dtype=dtype)
     kernels.gram_sum(np.concatenate(partials), out)
@@ -253,8 +245,6 @@ def _implicit_block(side: _als.Side, X: np.ndarray, G: np.ndarray, use_cg: bool,
     """Solve one block's rows (from a copy of its current rows X, CG's warm start) against
     the other side's factors (``pieces``, see :func:`_joined`) and G = YᵀY + λI; the new rows
     and the number of rows solved with the fallback ridge."""
-    from .._kernels import als as kernels
-
     Y = _joined(pieces, 0)
     X = X.copy()
     with thread_limit(n_threads) as threads:
@@ -266,8 +256,6 @@ def _implicit_block(side: _als.Side, X: np.ndarray, G: np.ndarray, use_cg: bool,
 def _implicit_loss_rows(side: _als.Side, X: np.ndarray, G: np.ndarray, n_threads: int,
                         *pieces: tuple) -> tuple:
     """The local loss's per-user parts for one block (G = YᵀY)."""
-    from .._kernels import als as kernels
-
     Y = _joined(pieces, 0)
     out = np.empty(side.n_rows, dtype=np.float64)
     with thread_limit(n_threads) as threads:
@@ -277,13 +265,12 @@ def _implicit_loss_rows(side: _als.Side, X: np.ndarray, G: np.ndarray, n_threads
     return (out,)
 
 
-def _explicit_block(side: _als.Side, mu: Any, reg: Any, bias_reg: Any, weighted: bool, k: int,
+def _explicit_block(side: _als.Side, params: ExplicitSweepParams, which: str, k: int,
                     n_threads: int, with_sse: bool, *pieces: tuple) -> tuple:
-    """Solve one block's rows against the other side's factors and biases (``pieces``, see
-    :func:`_joined`): factors, biases, per-row squared training errors (zeros unless
-    ``with_sse``) and the number of rows solved with the fallback ridge."""
-    from .._kernels import als as kernels
-
+    """Solve one block's rows of the ``which`` side against the other side's factors and
+    biases (``pieces``, see :func:`_joined`): factors, biases, per-row squared training
+    errors (zeros unless ``with_sse``) and the number of rows solved with the fallback
+    ridge."""
     Y, by = _joined(pieces, 0), _joined(pieces, 1)
     n = side.n_rows
     X = np.empty((n, k), dtype=Y.dtype)
@@ -291,6 +278,6 @@ def _explicit_block(side: _als.Side, mu: Any, reg: Any, bias_reg: Any, weighted:
     sse = np.zeros(n, dtype=np.float64)
     with thread_limit(n_threads) as threads:
         chunks = _als.explicit_row_chunks(side.indptr, k, threads)
-        nf = _als.explicit_solve(kernels, side, chunks, X, bx, Y, by, mu, reg, bias_reg,
-                                 weighted, sse, with_sse)
+        nf = _als.explicit_solve(kernels, side, chunks, X, bx, Y, by, params, which, sse,
+                                 with_sse)
     return X, bx, sse, nf

@@ -6,6 +6,7 @@ import warnings
 from typing import Any
 
 from .._validation import Detail, fail
+from ..errors import DistributedFitError
 
 
 WORKER_WAIT = 30.0  # seconds to wait for a first worker (one restarting, an adaptive cluster)
@@ -42,8 +43,6 @@ class Watch:
         if self.policy == "raise":
             lost = self.start - set(self.client.scheduler_info()["workers"])
             if lost:
-                from ..errors import DistributedFitError
-
                 raise DistributedFitError(
                     f"on_worker_loss: the fit lost worker(s) {sorted(lost)} before iteration "
                     f"{self.iteration + 1} and on_worker_loss='raise' stops it (expected "

@@ -20,56 +20,20 @@ held.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from ..training import als as _als, blocking as _blocking, checkpoint as _checkpoint, sgd as _sgd
+from ..training.params import ExplicitSweepParams, ImplicitSweepParams, SGDParams
 from .._idmap import IdMap, normalize_ids
 from .._kernels import grid as grid_kernels
 from .._validation import Detail, fail
 from ..interactions import DUPLICATE_POLICIES, _build_csr, csr_indptr, entry_rows
+from ._als import DaskExplicitSweeps, DaskImplicitSweeps
+from ._blocks import Blocks, ClusterGrid
 from ._cluster import Watch, item, on_worker, put, tree_sum
-
-
-@dataclass
-class Blocks:
-    """One side's row blocks on the workers: row ranges ``cuts``, the worker of each block and
-    the futures of their data (:class:`fastl2.training.als.Side`, local row and global column
-    indices)."""
-
-    cuts: np.ndarray
-    workers: list[str]
-    data: list[Any]
-
-    def map(self, client: Any, fn: Callable, *args: Any) -> list[Any]:
-        """``fn(block data, *args)`` for every block, on its worker."""
-        return [on_worker(client, w, fn, d, *args) for d, w in zip(self.data, self.workers)]
-
-    def place(self, client: Any, F: np.ndarray) -> list[Any]:
-        """F's rows of every block, placed on the block's worker."""
-        return [put(client, w, F[self.cuts[b]:self.cuts[b + 1]])
-                for b, w in enumerate(self.workers)]
-
-    def gather_rows(self, client: Any, parts: list[Any], F: np.ndarray) -> None:
-        """Write the blocks' rows ``parts`` (futures) into F."""
-        for b, part in enumerate(client.gather(parts)):
-            F[self.cuts[b]:self.cuts[b + 1]] = part
-
-
-@dataclass
-class ClusterGrid:
-    """The SGD block grid with its entries on the workers: per user group, its B blocks
-    (``(ptr, items in the column group, values)``), on ``workers[g]``."""
-
-    n_blocks: int
-    row_perm: np.ndarray
-    col_perm: np.ndarray
-    row_start: np.ndarray
-    col_start: np.ndarray
-    groups: list[Any]
-    workers: list[str]
+from ._dsgd import DaskEpochs
 
 
 class ClusterData:
@@ -106,13 +70,11 @@ class ClusterData:
                   if r is not None]
         return min(lo for lo, _ in ranges), max(hi for _, hi in ranges)
 
-    def explicit_sweeps(self, factors: int, reg: tuple, bias_reg: tuple, weighted: bool,
-                        mu: float, n_threads: int, dtype: np.dtype) -> Any:
-        from ._als import DaskExplicitSweeps
-
-        return DaskExplicitSweeps(self.client, self.users, self._item_blocks(), factors, reg,
-                                  bias_reg, weighted, mu, n_threads, dtype, self.nnz,
-                                  self.watch, self.max_broadcast)
+    def explicit_sweeps(self, factors: int, params: ExplicitSweepParams, n_threads: int,
+                        dtype: np.dtype) -> DaskExplicitSweeps:
+        return DaskExplicitSweeps(self.client, self.users, self._item_blocks(), factors,
+                                  params, n_threads, dtype, self.nnz, self.watch,
+                                  self.max_broadcast)
 
     def grid(self, n_blocks: int, dtype: np.dtype) -> ClusterGrid:
         """The local fit's grid (same groups and numbering), built from the user blocks."""
@@ -130,14 +92,12 @@ class ClusterData:
                   for g, w in enumerate(workers)]
         return ClusterGrid(B, lay.row_perm, lay.col_perm, rs, lay.col_start, groups, workers)
 
-    def sgd_epochs(self, grid: ClusterGrid, state: _sgd.State, args: tuple,
-                   n_threads: int) -> Any:
-        from ._dsgd import DaskEpochs
-
-        return DaskEpochs(self.client, grid, state, args, self.watch)
+    def sgd_epochs(self, grid: ClusterGrid, state: _sgd.State, params: SGDParams,
+                   n_threads: int) -> DaskEpochs:
+        return DaskEpochs(self.client, grid, state, params, self.watch)
 
     # ------------------------------------------------------------------ implicit feedback
-    def prepare_implicit(self, confidence: Any, name: str) -> None:
+    def prepare_implicit(self, confidence: Any, name: str) -> int:
         """As :meth:`fastl2.training.source.Local.prepare_implicit`, block by block: finite values
         checked, explicit zeros dropped, values replaced by the signed confidences."""
         c = self.client
@@ -148,14 +108,13 @@ class ClusterData:
         self.row_weights = np.concatenate(weights)
         self.row_counts = np.concatenate(c.gather(self.users.map(c, _row_counts)))
         self.nnz = int(self.row_counts.sum())
+        return self.nnz
 
-    def implicit_sweeps(self, factors: int, reg: float, use_cg: bool, cg_steps: int,
-                        n_threads: int, dtype: np.dtype) -> Any:
-        from ._als import DaskImplicitSweeps
-
-        return DaskImplicitSweeps(self.client, self.users, self._item_blocks(), factors, reg,
-                                  use_cg, cg_steps, n_threads, dtype, self.row_weights,
-                                  self.nnz, self.watch, self.max_broadcast)
+    def implicit_sweeps(self, factors: int, params: ImplicitSweepParams, n_threads: int,
+                        dtype: np.dtype) -> DaskImplicitSweeps:
+        return DaskImplicitSweeps(self.client, self.users, self._item_blocks(), factors,
+                                  params, n_threads, dtype, self.row_weights, self.nnz,
+                                  self.watch, self.max_broadcast)
 
     # ------------------------------------------------------------------ derived blocks
     def _item_counts(self) -> np.ndarray:

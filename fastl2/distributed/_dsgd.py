@@ -15,7 +15,8 @@ size (a task per block would cost a hop per block, and Dask's latency per task, 
 milliseconds, is the cost of a small block).
 
 Each block is run by the same code as in the local epoch kernel
-(:func:`fastl2._kernels.sgd.sgd_block`), on the same strata drawn from the same generator, in
+(:func:`fastl2._kernels.sgd.sgd_block`, through
+:func:`fastl2.training.sgd.run_block`), on the same strata drawn from the same generator, in
 the same order; the loss is the same per-block sums added in block order. So the factors are
 **bit-identical** to ``BiasedMF(solver="sgd").fit`` with the same ``n_blocks`` and
 ``random_state``.
@@ -27,18 +28,19 @@ from typing import Any
 
 import numpy as np
 
-from ..training import sgd as _sgd
 from .._threads import thread_limit
+from ..training import sgd as _sgd
+from ..training.params import SGDParams
+from ._blocks import ClusterGrid
 from ._cluster import Watch, on_worker, put
-from ._data import ClusterGrid
 
 
 class DaskEpochs:
     """:class:`fastl2.training.sgd.LocalEpochs` whose strata run as tasks on a Dask cluster."""
 
-    def __init__(self, client: Any, grid: ClusterGrid, state: _sgd.State, args: tuple,
-                 watch: Watch):
-        self.client, self.grid, self.state, self.args = client, grid, state, args
+    def __init__(self, client: Any, grid: ClusterGrid, state: _sgd.State,
+                 params: SGDParams, watch: Watch):
+        self.client, self.grid, self.state, self.params = client, grid, state, params
         self.watch = watch
         self.workers = sorted(set(grid.workers))
         B = grid.n_blocks
@@ -79,7 +81,7 @@ class DaskEpochs:
                        if (hs := [h for h in wanted[n] if self.where[h] == src])]
                       for n in range(n_workers)]
             self.bundles = [on_worker(c, w, _stratum, self.data[n], self.bundles[n],
-                                      blocks[n], self.args, *routes[n])
+                                      blocks[n], self.params, *routes[n])
                             for n, w in enumerate(self.workers)]
             for n in range(n_workers):
                 for h in wanted[n]:
@@ -120,12 +122,10 @@ def _route(bundle: tuple, wanted: list[int]) -> dict:
     return {h: items[h] for h in wanted}
 
 
-def _stratum(data: dict, bundle: tuple, blocks: list[tuple[int, int]], args: tuple,
+def _stratum(data: dict, bundle: tuple, blocks: list[tuple[int, int]], params: SGDParams,
              *routes: dict) -> tuple:
     """A worker's blocks of one stratum, in order, on copies of its user states and of the
     item states routed to it; the new (user states, item states)."""
-    from .._kernels import sgd as kernels
-
     users = {g: tuple(a.copy() for a in state) for g, state in bundle[0].items()}
     items = {h: tuple(a.copy() for a in state) for route in routes
              for h, state in route.items()}
@@ -134,7 +134,7 @@ def _stratum(data: dict, bundle: tuple, blocks: list[tuple[int, int]], args: tup
             P, bu, Gp, sse = users[g]
             Q, bi, Gq = items[h]
             ptr, cols, ratings = data[g][h]
-            sse[h] = kernels.sgd_block(ptr, cols, ratings, P, Q, bu, bi, Gp, Gq, *args)
+            sse[h] = _sgd.run_block(params, ptr, cols, ratings, P, Q, bu, bi, Gp, Gq)
     return users, items
 
 

@@ -7,8 +7,13 @@ import os
 from concurrent.futures import CancelledError
 from typing import Any
 
+from distributed import KilledWorker
+from distributed.comm.core import CommClosedError
+
 from .._validation import check_bool, check_choice, check_int, fail
 from ..errors import DistributedFitError
+from ..models.base import as_interactions
+from ..models.fitting import Trainable
 from ._cluster import Watch, workers_of
 from ._data import cluster_data
 
@@ -89,10 +94,6 @@ def fit(model: Any, data: Any, client: Any, *, n_blocks: int | None = None,
         killed its workers more than ``distributed.scheduler.allowed-failures`` times, or its
         inputs were lost). The model is left unfitted.
     """
-    from ..models.base import as_interactions
-    from ..models.biased_mf import BiasedMF
-    from ..models.implicit_als import ImplicitALS
-
     workers = workers_of(client)
     check_choice("on_worker_loss", on_worker_loss, ("recompute", "raise"))
     saving = None
@@ -102,34 +103,25 @@ def fit(model: Any, data: Any, client: Any, *, n_blocks: int | None = None,
                  type_error=True)
         saving = (checkpoint, check_int("checkpoint_every", checkpoint_every, minimum=1),
                   check_bool("resume", resume))
-    explicit = isinstance(model, BiasedMF)
-    if not (explicit or isinstance(model, ImplicitALS)):
+    if not isinstance(model, Trainable):
         fail("model", "a fastl2.ImplicitALS or fastl2.BiasedMF", model, type_error=True)
-    if explicit and model.solver == "sgd" and n_blocks is not None:
-        fail("n_blocks", "None for BiasedMF(solver=\"sgd\") (its grid is the model's own "
-             "n_blocks, as in a local fit)", n_blocks)
+    model._check_distributed(n_blocks, None)
     blocks = min(2 * len(workers), 64) if n_blocks is None else check_int(
         "n_blocks", n_blocks, minimum=1)
     if blocks > 64:
         fail("n_blocks", "at most 64 (the fixed row ranges of YᵀY, which blocks follow)",
              n_blocks)
     max_broadcast = check_int("max_broadcast_bytes", max_broadcast_bytes, minimum=0)
-    name = "X" if explicit else "user_items"
+    name = model._input_name
     source_of = functools.partial(
         cluster_data, data, client=client, workers=workers, n_blocks=blocks, name=name,
         columns=columns, duplicates=duplicates, watch=Watch(client, workers, on_worker_loss),
         max_broadcast=max_broadcast,
         as_interactions=functools.partial(as_interactions, name=name))
-    if not explicit and validation is not None:
-        fail("validation", "None for an ImplicitALS (it has no validation set)", validation,
-             type_error=True)
-    from distributed import KilledWorker
-    from distributed.comm.core import CommClosedError
-
+    model._check_distributed(None, validation)
     try:
-        if explicit:
-            return model._fit(source_of, validation, show_progress, callback, saving)
-        return model._fit(source_of, show_progress, callback, saving)
+        return model._fit(source_of, validation=validation, show_progress=show_progress,
+                          callback=callback, checkpoint=saving)
     except (KilledWorker, CancelledError, CommClosedError) as exc:
         raise DistributedFitError(
             f"client: the cluster could not finish the fit (expected every task to complete; "

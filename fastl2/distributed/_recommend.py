@@ -25,6 +25,8 @@ import scipy.sparse as sp
 from .._idmap import IdMap
 from .._threads import thread_limit
 from .._validation import Detail, check_bool, check_int, check_sparse, fail
+from ..interactions import Interactions
+from ..models.recommend import RecommenderMixin
 from ._cluster import on_worker, workers_of
 
 __all__ = ["recommend_all_to_parquet"]
@@ -128,8 +130,6 @@ def recommend_all_to_parquet(model: Any, users: Any, client: Any, path: Any, N: 
 # ---------------------------------------------------------------------------- arguments
 def _user_rows(model: Any, users: Any) -> np.ndarray:
     """The internal indices of ``users`` (all users for None), after checking the model."""
-    from ..models.recommend import RecommenderMixin
-
     if not isinstance(model, RecommenderMixin):
         fail("model", "a fitted fastl2 model with recommend (ImplicitALS, BiasedMF, ...)",
              model, type_error=True)
@@ -153,8 +153,6 @@ def _item_rows(model: Any, filter_items: Any) -> np.ndarray | None:
 
 def _seen_matrix(model: Any, user_items: Any) -> sp.csr_matrix:
     """``user_items`` as the users × items CSR matrix in the model's index space."""
-    from ..interactions import Interactions
-
     shape = (len(model.user_map_), len(model.item_map_))
     if isinstance(user_items, Interactions):
         if user_items.user_map != model.user_map_ or user_items.item_map != model.item_map_:
@@ -232,7 +230,7 @@ def _parts(model: Any, rows: np.ndarray, seen: sp.csr_matrix | None,
 def _run(client: Any, model: Any, parts: list[_Part], folder: str, N: int,
          options: dict[str, Any]) -> list[int]:
     """Send the item side to every worker and a task per partition; their row counts."""
-    from distributed import wait
+    from distributed import wait  # deferred: optional dependency (dask.distributed)
 
     shell = client.scatter(_item_side(model), broadcast=True, hash=False)
     futures = [on_worker(client, None, _write_part, shell, part, folder, N, options)
@@ -267,7 +265,7 @@ def _move_into_place(folder: str, path: str) -> None:
 def _write_part(shell: Any, part: _Part, folder: str, N: int, options: dict[str, Any]) -> int:
     """The task: ``recommend`` for the partition's users, written to its file; the number
     of rows written."""
-    try:
+    try:  # deferred: optional dependency (pyarrow), on the worker
         import pyarrow.parquet as pq
     except ImportError as exc:
         raise ImportError("fastl2.distributed.recommend_all_to_parquet needs pyarrow on every "
@@ -288,7 +286,7 @@ def _write_part(shell: Any, part: _Part, folder: str, N: int, options: dict[str,
 
 def _table(users: np.ndarray, ids: np.ndarray, scores: np.ndarray, item_ids: np.ndarray) -> Any:
     """The (user, rank, item, score) rows of ``recommend``'s padded (n, N) output."""
-    import pyarrow as pa
+    import pyarrow as pa  # deferred: optional dependency (pyarrow)
 
     keep = ids >= 0  # padding (-1) only ever trails a row
     row, col = np.nonzero(keep)

@@ -8,8 +8,9 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from .._validation import Detail, as_1d, describe, fail
-from ..errors import InputTypeError, InputValueError, NotFittedError
+from .. import persistence
+from .._validation import Detail, as_1d, describe, fail, prefixed
+from ..errors import InputTypeError, InputValueError, ModelFileError, NotFittedError
 from ..interactions import Interactions
 
 
@@ -82,6 +83,7 @@ class ParamsMixin:
 
     def __sklearn_tags__(self) -> Any:
         """scikit-learn (>= 1.6) tags: X holds ids (strings allowed), y is optional."""
+        # deferred: optional dependency (scikit-learn), imported only when it asks
         from sklearn.utils import InputTags, RegressorTags, Tags, TargetTags
 
         regressor = self._estimator_type == "regressor"
@@ -95,18 +97,29 @@ class Estimator(ParamsMixin):
 
     ``__init__`` only stores its arguments (see :class:`ParamsMixin`); fitted attributes end
     in ``_`` and are listed in ``_fitted_attributes``.
+
+    Every concrete subclass that can be restored from a file (it defines
+    ``_set_state_arrays``) registers itself under its class name, the ``__class__`` written
+    in model files, with :func:`fastl2.persistence.register`, where :func:`fastl2.load`
+    looks it up.
     """
 
     _fitted_attributes: tuple[str, ...] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not inspect.isabstract(cls) and hasattr(cls, "_set_state_arrays"):
+            persistence.register(cls)
+
+    def save(self, path: Any) -> str:
+        """Save to one ``.npz`` file (atomic write); see :func:`fastl2.load`."""
+        return persistence.save_model(self, path)
 
     @classmethod
     def load(cls, path: Any) -> "Estimator":
         """Load a saved model of this class (``implicit``-style ``Model.load(path)``); see
         :func:`fastl2.load`. Raises ModelFileError when the file holds another class."""
-        from ..errors import ModelFileError
-        from ..persistence import load
-
-        model = load(path)
+        model = persistence.load(path)
         if not isinstance(model, cls):
             raise ModelFileError(f"path: expected a saved {cls.__name__}, got a "
                                  f"{type(model).__name__} in {path!r}")
@@ -176,12 +189,11 @@ def _from_pairs(X: Any, y: Any, dtype: np.dtype, name: str) -> Interactions:
     try:
         return Interactions.from_arrays(users, items, values, dtype=dtype)
     except (InputValueError, InputTypeError) as exc:
-        text = str(exc)
-        if text.startswith("duplicates:"):  # no policy argument here: say what to do
+        if exc.argument == "duplicates":  # no policy argument here: say what to do
             fail(name, "unique (user, item) pairs (combine repeated ratings first, e.g. with "
                  "Interactions.from_arrays(..., duplicates='mean') and to_xy)",
-                 Detail(text.partition(", got ")[2]))
-        raise type(exc)(f"{name}: {text}") from None
+                 Detail(exc.received))
+        raise prefixed(exc, name) from None
 
 
 def as_interactions(X: Any, dtype: np.dtype, name: str = "X", y: Any = None) -> Interactions:
@@ -211,9 +223,9 @@ def as_interactions(X: Any, dtype: np.dtype, name: str = "X", y: Any = None) -> 
                      Detail(f"a tuple of {len(X)} elements"))
             return Interactions.from_arrays(X[0], X[1], X[2], dtype=dtype)
     except (InputValueError, InputTypeError) as exc:
-        if str(exc).startswith(f"{name}:"):
+        if exc.argument == name:  # the tuple check above
             raise
-        raise type(exc)(f"{name}: {exc}") from None
+        raise prefixed(exc, name) from None
     hint = ""
     if isinstance(X, np.ndarray) and X.ndim == 2:
         hint = " (wrap a dense array in scipy.sparse.csr_matrix"
@@ -224,4 +236,3 @@ def as_interactions(X: Any, dtype: np.dtype, name: str = "X", y: Any = None) -> 
                 "values as y)")
     fail(name, "an Interactions, a scipy.sparse user×item matrix or a (users, items, values) "
          "tuple" + hint, X, type_error=True)
-    raise AssertionError  # unreachable

@@ -2,31 +2,92 @@
 
 from __future__ import annotations
 
-import sys
-import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from ..training import als as _als, blocking as _blocking, checkpoint as _checkpoint
-from ..training import sgd as _sgd, source as _source
-from ..training.init import random_factors
 from .._idmap import IdMap
-from .._threads import thread_limit
-from .._validation import (Detail, check_bool, check_callable, check_choice, check_dtype,
-                           check_float, check_int, check_pair, check_random_state,
-                           check_representable, fail)
-from ..errors import TrainingDivergedError
+from .._validation import (Detail, check_bool, check_choice, check_dtype, check_float,
+                           check_int, check_pair, check_representable, fail)
 from ..interactions import Interactions
-from .._kernels import simd
+from ..training import als as _als, source as _source
+from ..training.loop import FitLoop, Progress, check_finite, diverged
+from ..training.params import ExplicitSweepParams, Pair, SGDParams
+from ..training.trainers import ExplicitALSTrainer, SGDTrainer, predict_rows
 from .base import Estimator, as_interactions, check_y, pair_columns
+from .fitting import Trainable
 from .recommend import RecommenderMixin
 
-_PREDICT_CHUNK = 1 << 20
+
+@dataclass(frozen=True)
+class BiasedMFParams:
+    """``BiasedMF``'s constructor parameters, validated (:meth:`of`), by their public names:
+    pairs as (user, item) :class:`~fastl2.training.params.Pair`, ``bias_learning_rate``
+    resolved (None means ``learning_rate``), ``dtype`` a numpy dtype."""
+
+    factors: int
+    regularization: Pair
+    bias_regularization: Pair
+    iterations: int
+    learning_rate: Pair
+    learning_rate_schedule: str
+    init_std: float
+    n_blocks: int
+    patience: int
+    solver: str
+    weighted_regularization: bool
+    num_threads: int
+    dtype: np.dtype
+    init_mean: float
+    biased: bool
+    bias_learning_rate: Pair
+
+    @classmethod
+    def of(cls, model: "BiasedMF") -> "BiasedMFParams":
+        """Validate ``model``'s parameters (errors name the parameter)."""
+        checked = dict(  # in the order of the checks (the first bad parameter is named)
+            factors=check_int("factors", model.factors, minimum=1),
+            regularization=Pair(*check_pair("regularization", model.regularization)),
+            bias_regularization=Pair(*check_pair("bias_regularization",
+                                                 model.bias_regularization)),
+            iterations=check_int("iterations", model.iterations, minimum=0),
+            learning_rate=Pair(*check_pair("learning_rate", model.learning_rate,
+                                           strict=True)),
+            learning_rate_schedule=check_choice("learning_rate_schedule",
+                                                model.learning_rate_schedule,
+                                                ("constant", "adagrad")),
+            init_std=check_float("init_std", model.init_std, minimum=0.0),
+            n_blocks=check_int("n_blocks", model.n_blocks, minimum=1),
+            patience=check_int("patience", model.patience, minimum=1),
+            solver=check_choice("solver", model.solver, ("sgd", "als")),
+            weighted_regularization=check_bool("weighted_regularization",
+                                               model.weighted_regularization),
+            num_threads=check_int("num_threads", model.num_threads, minimum=0),
+            dtype=check_dtype("dtype", model.dtype),
+            init_mean=check_float("init_mean", model.init_mean),
+            biased=check_bool("biased", model.biased),
+        )
+        prm = cls(**checked, bias_learning_rate=(
+            checked["learning_rate"] if model.bias_learning_rate is None
+            else Pair(*check_pair("bias_learning_rate", model.bias_learning_rate))))
+        if not prm.biased and prm.solver == "als":
+            fail("biased", "True with solver='als' (the ALS solver learns the biases with the "
+                 "factors; use solver='sgd' for a model without biases)", model.biased)
+        # the kernels compute in dtype: a finite float64 may still be inf there
+        for name in ("regularization", "bias_regularization", "learning_rate",
+                     "bias_learning_rate"):
+            pair = getattr(prm, name)
+            for side, value in enumerate(pair):
+                check_representable(name if pair.user == pair.item else f"{name}[{side}]",
+                                    value, prm.dtype)
+        check_representable("init_std", prm.init_std, prm.dtype)
+        check_representable("init_mean", prm.init_mean, prm.dtype)
+        return prm
 
 
-class BiasedMF(RecommenderMixin, Estimator):
+class BiasedMF(Trainable, RecommenderMixin, Estimator):
     r"""Biased matrix factorization for explicit ratings, trained by block-stratified SGD.
 
     Model :math:`\hat r_{ui} = \mu + b_u + b_i + p_u \cdot q_i`, loss
@@ -145,39 +206,8 @@ class BiasedMF(RecommenderMixin, Estimator):
         self.biased = biased
 
     # ------------------------------------------------------------------ fit
-    def _checked_params(self) -> dict[str, Any]:
-        prm = dict(
-            factors=check_int("factors", self.factors, minimum=1),
-            reg=check_pair("regularization", self.regularization),
-            bias_reg=check_pair("bias_regularization", self.bias_regularization),
-            iterations=check_int("iterations", self.iterations, minimum=0),
-            lr=check_pair("learning_rate", self.learning_rate, strict=True),
-            schedule=check_choice("learning_rate_schedule", self.learning_rate_schedule,
-                                  ("constant", "adagrad")),
-            init_std=check_float("init_std", self.init_std, minimum=0.0),
-            n_blocks=check_int("n_blocks", self.n_blocks, minimum=1),
-            patience=check_int("patience", self.patience, minimum=1),
-            solver=check_choice("solver", self.solver, ("sgd", "als")),
-            weighted=check_bool("weighted_regularization", self.weighted_regularization),
-            num_threads=check_int("num_threads", self.num_threads, minimum=0),
-            dtype=check_dtype("dtype", self.dtype),
-            init_mean=check_float("init_mean", self.init_mean),
-            biased=check_bool("biased", self.biased),
-        )
-        prm["bias_lr"] = (prm["lr"] if self.bias_learning_rate is None
-                          else check_pair("bias_learning_rate", self.bias_learning_rate))
-        if not prm["biased"] and prm["solver"] == "als":
-            fail("biased", "True with solver='als' (the ALS solver learns the biases with the "
-                 "factors; use solver='sgd' for a model without biases)", self.biased)
-        # the kernels compute in dtype: a finite float64 may still be inf there
-        for name, key in (("regularization", "reg"), ("bias_regularization", "bias_reg"),
-                          ("learning_rate", "lr"), ("bias_learning_rate", "bias_lr")):
-            for side, value in enumerate(prm[key]):
-                check_representable(name if prm[key][0] == prm[key][1] else f"{name}[{side}]",
-                                    value, prm["dtype"])
-        check_representable("init_std", prm["init_std"], prm["dtype"])
-        check_representable("init_mean", prm["init_mean"], prm["dtype"])
-        return prm
+    def _checked_params(self) -> "BiasedMFParams":
+        return BiasedMFParams.of(self)
 
     def fit(self, X: Any, y: Any = None, *, validation: Any = None,
             show_progress: bool = False,
@@ -206,42 +236,71 @@ class BiasedMF(RecommenderMixin, Estimator):
         TrainingDivergedError
             The loss became NaN/inf (learning rate too high); the model is left unfitted.
         """
-        return self._fit(lambda dt: _source.Local(as_interactions(X, dt, y=y)), validation,
-                         show_progress, callback)
+        return self._fit(lambda dt: _source.Local(as_interactions(X, dt, y=y)),
+                         validation=validation, show_progress=show_progress,
+                         callback=callback)
 
-    def _fit(self, source_of: Any, validation: Any, show_progress: bool, callback: Any,
-             checkpoint: tuple | None = None) -> "BiasedMF":
-        """:meth:`fit` on the training data ``source_of(dtype)``: a
-        :class:`fastl2.training.source.Local` here, blocks on a Dask cluster in
-        :mod:`fastl2.distributed` (it runs the SGD epochs or ALS half-sweeps where the data
-        is). With ``checkpoint`` = (path, every, resume), see
-        :class:`fastl2.training.checkpoint.Checkpoint`."""
-        prm = self._checked_params()
-        check_callable("callback", callback)
-        dt = prm["dtype"]
-        data = source_of(dt)
-        if data.nnz == 0:
-            fail("X", "at least one rating", data)
-        rng = check_random_state("random_state", self.random_state)
-        ckpt = (None if checkpoint is None
-                else _checkpoint.Checkpoint(*checkpoint, self, data.fingerprint()))
-        self._clear_fitted()
+    # hooks of the one fit (fastl2.models.fitting.Trainable)
+    def _check_distributed(self, n_blocks: int | None, validation: Any) -> None:
+        if self.solver == "sgd" and n_blocks is not None:
+            fail("n_blocks", "None for BiasedMF(solver=\"sgd\") (its grid is the model's own "
+                 "n_blocks, as in a local fit)", n_blocks)
+
+    def _fit_loop(self, data: Any, prm: "BiasedMFParams", validation: Any,
+                  show_progress: bool, callback: Any, ckpt: Any,
+                  rng: np.random.Generator) -> FitLoop:
         val = None if validation is None else self._validation_arrays(validation, data)
 
-        mu = data.mean() if prm["biased"] else 0.0
-        monitor = _Monitor(prm, val, show_progress, callback, ckpt)
-        with thread_limit(prm["num_threads"]) as n_threads:
-            if prm["solver"] == "sgd":
-                P, Q, bu, bi = self._run_sgd(data, prm, rng, mu, n_threads, monitor)
-            else:
-                P, Q, bu, bi = self._run_als(data, prm, rng, mu, n_threads, monitor)
-        for name, arr in (("user_factors_", P), ("item_factors_", Q), ("user_bias_", bu),
-                          ("item_bias_", bi)):
-            if not np.isfinite(arr).all():
-                raise TrainingDivergedError(
-                    f"learning_rate: training produced non-finite {name}; expected a smaller "
-                    f"step, got learning_rate={self.learning_rate!r} (solver="
-                    f"{prm['solver']!r}). The model was left unfitted.")
+        def line(epoch: int, loss: float, v_rmse: float | None, elapsed: float) -> str:
+            msg = f"epoch {epoch + 1}/{prm.iterations}  train RMSE {loss:.4f}"
+            if v_rmse is not None:
+                msg += f"  validation RMSE {v_rmse:.4f}"
+            return f"{msg}  {elapsed:.2f}s"
+
+        return FitLoop(prm.iterations, Progress(prm.iterations, show_progress, line), callback,
+                       validation=val, patience=prm.patience, checkpoint=ckpt, rng=rng)
+
+    def _prepare(self, data: Any, prm: "BiasedMFParams") -> float:
+        """Refuse data without ratings; the context is μ, the global mean (0 without
+        biases)."""
+        self._require_entries(data)
+        return data.mean() if prm.biased else 0.0
+
+    def _trainer(self, data: Any, prm: "BiasedMFParams", mu: float,
+                 rng: np.random.Generator, n_threads: int) -> Any:
+        dt = prm.dtype
+        init = dict(factors=prm.factors, init_std=prm.init_std, init_mean=prm.init_mean,
+                    rng=rng, n_threads=n_threads, dtype=dt)
+        if prm.solver == "als":
+            return ExplicitALSTrainer(data, ExplicitSweepParams.of(
+                dt, global_mean=mu, regularization=prm.regularization,
+                bias_regularization=prm.bias_regularization,
+                weighted_regularization=prm.weighted_regularization), **init)
+
+        def on_diverged(epoch: int, loss: float) -> Exception:
+            return diverged(
+                "learning_rate", f"diverged at epoch {epoch + 1} (loss {loss})",
+                "a smaller step", f"learning_rate={self.learning_rate!r}: try "
+                f"{max(prm.learning_rate) / 10:g} or learning_rate_schedule='adagrad'")
+
+        return SGDTrainer(data, SGDParams.of(
+            dt, global_mean=mu, factors=prm.factors, learning_rate=prm.learning_rate,
+            # without biases, a step of 0 keeps them at exactly 0 (and mu is 0)
+            bias_learning_rate=prm.bias_learning_rate if prm.biased else (0.0, 0.0),
+            regularization=prm.regularization, bias_regularization=prm.bias_regularization,
+            adagrad=prm.learning_rate_schedule == "adagrad"), n_blocks=prm.n_blocks,
+            on_diverged=on_diverged, **init)
+
+    def _set_fitted(self, data: Any, prm: "BiasedMFParams", mu: float, trainer: Any,
+                    loop: FitLoop, arrays: tuple) -> None:
+        P, Q, bu, bi = arrays
+        check_finite({name: (arr,) for name, arr in (
+            ("user_factors_", P), ("item_factors_", Q), ("user_bias_", bu),
+            ("item_bias_", bi))}, "learning_rate", "a smaller step",
+            f"learning_rate={self.learning_rate!r} (solver={prm.solver!r})")
+        if prm.solver == "als":
+            _als.warn_fallbacks(trainer.sweeps.n_fallback, prm.dtype)
+            self.n_regularized_rows_ = trainer.sweeps.n_fallback
         self.user_factors_, self.item_factors_ = P, Q
         self.user_bias_, self.item_bias_ = bu, bi
         self.global_mean_ = mu
@@ -249,81 +308,10 @@ class BiasedMF(RecommenderMixin, Estimator):
         self.item_map_ = data.item_map
         self.rating_range_ = (data.rating_scale if data.rating_scale is not None
                               else data.value_range())
-        self.loss_history_ = monitor.losses
-        self.validation_history_ = monitor.val_history
-        self.n_iter_ = len(monitor.losses)
-        self.best_iteration_ = monitor.best_epoch
-        return self
-
-    def _run_sgd(self, data: Any, prm: dict[str, Any], rng: np.random.Generator, mu: float,
-                 n_threads: int, monitor: "_Monitor"):
-        dt, k, B = prm["dtype"], prm["factors"], prm["n_blocks"]
-        grid = data.grid(B, dt)
-        row_grid = np.empty_like(grid.row_perm)
-        row_grid[grid.row_perm] = np.arange(grid.row_perm.size)
-        col_grid = np.empty_like(grid.col_perm)
-        col_grid[grid.col_perm] = np.arange(grid.col_perm.size)
-        n_users, n_items = data.shape
-        # factors live in grid order while training (contiguous groups), rows padded
-        P, Q = _init_factors(rng, n_users, n_items, k, prm, dt, _sgd_width(k, dt))
-        state = _sgd.State(P, Q, np.zeros(n_users, dtype=dt), np.zeros(n_items, dtype=dt),
-                           np.ones(n_users, dtype=dt), np.ones(n_items, dtype=dt))
-        s = dt.type
-        # without biases, a step of 0 keeps them at exactly 0 (and mu is 0)
-        bias_lr = prm["bias_lr"] if prm["biased"] else (0.0, 0.0)
-        args = (s(mu), s(prm["lr"][0]), s(prm["lr"][1]), s(bias_lr[0]), s(bias_lr[1]),
-                s(prm["reg"][0]), s(prm["reg"][1]), s(prm["bias_reg"][0]),
-                s(prm["bias_reg"][1]), prm["schedule"] == "adagrad", s(1.0 / (k + 1)))
-        epochs = data.sgd_epochs(grid, state, args, n_threads)
-        params = state[:4]
-        P, Q, bu, bi = params
-        arrays = dict(zip(_sgd.State._fields, state))
-        for epoch in range(monitor.resume(arrays, rng), prm["iterations"]):
-            block_sse, finite = epochs.run(_blocking.epoch_schedule(rng, B))
-            loss = float(np.sqrt(block_sse.sum() / data.nnz))
-            if not np.isfinite(loss) or not finite:
-                raise TrainingDivergedError(
-                    f"learning_rate: training diverged at epoch {epoch + 1} (loss "
-                    f"{loss}); expected a smaller step, got learning_rate="
-                    f"{self.learning_rate!r}: try {max(prm['lr']) / 10:g} or "
-                    "learning_rate_schedule='adagrad'. The model was left unfitted.")
-            if monitor.val is not None:  # validation predicts from the current parameters
-                epochs.collect()
-            if monitor.after_epoch(epoch, loss, lambda u, i: _predict_rows(
-                    P, Q, bu, bi, mu, row_grid[u], col_grid[i]), params):
-                break
-            monitor.checkpoint(epoch, arrays, rng, epochs.collect, epochs.rebase)
-        epochs.collect()
-        P, Q, bu, bi = monitor.result(params)
-        return (_ungrid(P[:, :k], grid.row_perm), _ungrid(Q[:, :k], grid.col_perm),
-                _ungrid(bu, grid.row_perm), _ungrid(bi, grid.col_perm))
-
-    def _run_als(self, data: Any, prm: dict[str, Any], rng: np.random.Generator, mu: float,
-                 n_threads: int, monitor: "_Monitor"):
-        dt, k = prm["dtype"], prm["factors"]
-        n_users, n_items = data.shape
-        P, Q = _init_factors(rng, n_users, n_items, k, prm, dt)
-        bu = np.zeros(n_users, dtype=dt)
-        bi = np.zeros(n_items, dtype=dt)
-        sweeps = data.explicit_sweeps(k, prm["reg"], prm["bias_reg"], prm["weighted"], mu,
-                                      n_threads, dt)
-        arrays = {"P": P, "Q": Q, "bu": bu, "bi": bi}
-        first = monitor.resume(arrays, rng)
-        sweeps.n_fallback = monitor.saved.get("n_fallback", 0)
-        for epoch in range(first, prm["iterations"]):
-            loss = sweeps.iteration(P, bu, Q, bi)
-            if monitor.val is not None:  # validation predicts from the current parameters
-                sweeps.collect(P, bu, Q, bi)
-            if monitor.after_epoch(epoch, loss, lambda u, i: _predict_rows(
-                    P, Q, bu, bi, mu, u, i), (P, Q, bu, bi)):
-                break
-            monitor.checkpoint(epoch, arrays, rng, lambda: sweeps.collect(P, bu, Q, bi),
-                               sweeps.rebase, n_fallback=sweeps.n_fallback)
-        sweeps.collect(P, bu, Q, bi)
-        _als.warn_fallbacks(sweeps.n_fallback, dt)
-        self.n_regularized_rows_ = sweeps.n_fallback
-        return monitor.result((P, Q, bu, bi))
-
+        self.loss_history_ = loop.losses
+        self.validation_history_ = loop.validation_history
+        self.n_iter_ = len(loop.losses)
+        self.best_iteration_ = loop.best_iteration
 
     def _validation_arrays(self, validation: Any, data: Any):
         if isinstance(validation, Interactions):
@@ -378,7 +366,7 @@ class BiasedMF(RecommenderMixin, Estimator):
         i = self.item_map_.to_index(items, name="items", missing="ignore")
         if u.size != i.size:
             fail("items", f"the same length as users ({u.size})", Detail(f"length {i.size}"))
-        out = _predict_rows(self.user_factors_, self.item_factors_, self.user_bias_,
+        out = predict_rows(self.user_factors_, self.item_factors_, self.user_bias_,
                             self.item_bias_, self.global_mean_, u, i)
         if clip:
             np.clip(out, self.rating_range_[0], self.rating_range_[1], out=out)
@@ -420,18 +408,20 @@ class BiasedMF(RecommenderMixin, Estimator):
         prm = self._checked_params()
         name = "user_items" if which == "user" else "item_users"
         with np.errstate(over="ignore"):  # an overflow is reported just below
-            rows = rows.astype(prm["dtype"])
+            rows = rows.astype(prm.dtype)
         if not np.isfinite(rows.data).all():
-            fail(name, f"finite ratings representable in {prm['dtype'].name}",
+            fail(name, f"finite ratings representable in {prm.dtype.name}",
                  Detail("NaN/inf values"))
-        side = 0 if which == "user" else 1
         other, other_bias = ((self.item_factors_, self.item_bias_) if which == "user"
                              else (self.user_factors_, self.user_bias_))
-        if not prm["biased"]:
-            return (_unbiased_fold_in(rows, other, prm["reg"][side], prm["weighted"]),
+        if not prm.biased:
+            return (_unbiased_fold_in(rows, other, getattr(prm.regularization, which),
+                                      prm.weighted_regularization),
                     np.zeros(rows.shape[0], dtype=other.dtype))
-        return _als.explicit_fold_in(rows, other, other_bias, self.global_mean_,
-                                     prm["reg"][side], prm["bias_reg"][side], prm["weighted"])
+        return _als.explicit_fold_in(rows, other, other_bias, ExplicitSweepParams.of(
+            other.dtype, global_mean=self.global_mean_, regularization=prm.regularization,
+            bias_regularization=prm.bias_regularization,
+            weighted_regularization=prm.weighted_regularization), which)
 
     def _fold_in_users(self, rows: Any, include_bias: bool):
         """Users' (p_u, b_u) from their ratings against the fixed items."""
@@ -440,12 +430,6 @@ class BiasedMF(RecommenderMixin, Estimator):
         return P, offset.astype(P.dtype)
 
     # ------------------------------------------------------------------ persistence
-    def save(self, path: Any) -> str:
-        """Save to one ``.npz`` file (atomic write); see :func:`fastl2.load`."""
-        from ..persistence import save_model
-
-        return save_model(self, path)
-
     def _state_arrays(self) -> dict[str, np.ndarray]:
         return {
             "user_factors": self.user_factors_, "item_factors": self.item_factors_,
@@ -473,116 +457,6 @@ class BiasedMF(RecommenderMixin, Estimator):
         self.best_iteration_ = int(arrays["best_iteration"])
 
 
-class _Monitor:
-    """Per-epoch bookkeeping shared by both solvers: loss and validation histories, early
-    stopping with ``patience`` (keeping the best epoch's parameters), progress, callback."""
-
-    def __init__(self, prm: dict[str, Any], val, show_progress: bool,
-                 callback: Callable[[int, float, float], Any] | None,
-                 ckpt: "_checkpoint.Checkpoint | None" = None):
-        self.prm, self.val, self.ckpt = prm, val, ckpt
-        self.saved: dict[str, Any] = {}
-        self.show_progress, self.callback = show_progress, callback
-        self.losses: list[float] = []
-        self.val_history: list[float] = []
-        self.best = None
-        self.best_epoch = -1
-        self.since_best = 0
-        self.start = time.perf_counter()
-
-    def after_epoch(self, epoch: int, loss: float, predict_val, params: tuple) -> bool:
-        """Record an epoch; True when training should stop early."""
-        self.losses.append(loss)
-        elapsed = time.perf_counter() - self.start
-        msg = f"epoch {epoch + 1}/{self.prm['iterations']}  train RMSE {loss:.4f}"
-        if self.val is not None:
-            vu, vi, vr = self.val
-            v_rmse = float(np.sqrt(np.mean((predict_val(vu, vi) - vr) ** 2)))
-            self.val_history.append(v_rmse)
-            msg += f"  validation RMSE {v_rmse:.4f}"
-            if self.best is None or v_rmse < self.val_history[self.best_epoch]:
-                self.best = tuple(a.copy() for a in params)
-                self.best_epoch, self.since_best = epoch, 0
-            else:
-                self.since_best += 1
-        if self.show_progress:
-            print(f"{msg}  {elapsed:.2f}s", file=sys.stderr)
-        if self.callback is not None:
-            self.callback(epoch, elapsed, loss)
-        return self.val is not None and self.since_best >= self.prm["patience"]
-
-    def resume(self, arrays: dict[str, np.ndarray], rng: np.random.Generator) -> int:
-        """With a checkpoint to resume from: its arrays copied into ``arrays``, the histories,
-        early-stopping state and generator state restored; the first epoch to run."""
-        if self.ckpt is None or self.ckpt.state is None:
-            return 0
-        self.saved = meta = self.ckpt.restore(arrays)
-        self.losses, self.val_history = meta["losses"], meta["val_history"]
-        self.best_epoch, self.since_best = meta["best_epoch"], meta["since_best"]
-        if meta["has_best"]:
-            saved = self.ckpt.state["arrays"]
-            self.best = tuple(saved[f"best_{n}"] for n in range(4))
-        rng.bit_generator.state = meta["rng"]
-        return self.ckpt.start
-
-    def checkpoint(self, epoch: int, arrays: dict[str, np.ndarray],
-                   rng: np.random.Generator, collect: Callable[[], Any],
-                   rebase: Callable[[], Any], **extra: Any) -> None:
-        """Save the state after ``epoch`` when a checkpoint is due (``collect`` brings the
-        arrays up to date first; ``rebase`` then restarts a cluster's lineage there)."""
-        if self.ckpt is None or not self.ckpt.due(epoch + 1):
-            return
-        collect()
-        best = {} if self.best is None else {f"best_{n}": a for n, a in enumerate(self.best)}
-        meta = {"losses": self.losses, "val_history": self.val_history,
-                "best_epoch": self.best_epoch, "since_best": self.since_best,
-                "has_best": self.best is not None,
-                "rng": _jsonable(rng.bit_generator.state), **extra}
-        self.ckpt.save(epoch + 1, {**arrays, **best}, meta)
-        rebase()
-
-    def result(self, params: tuple) -> tuple:
-        """The best epoch's parameters with validation data, else the last ones."""
-        if self.best is not None:
-            return self.best
-        self.best_epoch = len(self.losses) - 1
-        return params
-
-
-def _jsonable(state: Any) -> Any:
-    """A bit generator's state with its arrays (MT19937's key) as lists, for JSON."""
-    if isinstance(state, dict):
-        return {k: _jsonable(v) for k, v in state.items()}
-    return state.tolist() if isinstance(state, np.ndarray) else state
-
-
-def _init_factors(rng: np.random.Generator, n_users: int, n_items: int, k: int,
-                  prm: dict[str, Any], dt: np.dtype,
-                  width: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Gaussian start N(init_mean, init_std²), drawn in float64 so both dtypes start from the
-    same point; rows ``width`` long with zeros beyond ``k`` (see :func:`_sgd_width`)."""
-    P = random_factors(rng, n_users, k, dt, prm["init_std"], "normal", width)
-    Q = random_factors(rng, n_items, k, dt, prm["init_std"], "normal", width)
-    if prm["init_mean"]:
-        P[:, :k] += dt.type(prm["init_mean"])
-        Q[:, :k] += dt.type(prm["init_mean"])
-    return P, Q
-
-
-def _sgd_width(k: int, dt: np.dtype) -> int:
-    """Row length of the factor matrices while SGD trains: ``k`` rounded up to a multiple of
-    half a vector register (4 float32 with AVX2, 8 with AVX-512).
-
-    The kernel works on rows in full vectors, then at most one half vector, then scalars;
-    rounding up removes the scalar tail, whose loop costs more than computing a few zeros.
-    The padded columns start at 0 and stay exactly 0 (every update of a zero pair is zero),
-    so the model is the same, and the dot products keep their order. The width depends on k
-    and the CPU, never on the thread count.
-    """
-    step = simd.VECTOR_BYTES // 2 // np.dtype(dt).itemsize
-    return -(-k // step) * step
-
-
 def _unbiased_fold_in(rows: Any, other: np.ndarray, reg: float, weighted: bool) -> np.ndarray:
     """Rows' factors solved exactly from their ratings against the fixed other side, without
     biases: ``(Yᵀ Y + λ' I) p = Yᵀ r`` with λ' = λ·n (``weighted``, as ALS-WR) or λ, in float64.
@@ -605,27 +479,4 @@ def _unbiased_fold_in(rows: Any, other: np.ndarray, reg: float, weighted: bool) 
             out[r] = np.linalg.solve(A, b)
         except np.linalg.LinAlgError:
             out[r] = np.linalg.lstsq(A, b, rcond=None)[0]
-    return out
-
-
-def _ungrid(arr: np.ndarray, perm: np.ndarray) -> np.ndarray:
-    """Rows back in id order, as a new C-contiguous array (``arr`` may be a padded view)."""
-    out = np.empty(arr.shape, dtype=arr.dtype)
-    out[perm] = arr
-    return out
-
-
-def _predict_rows(P, Q, bu, bi, mu, u, i) -> np.ndarray:
-    """μ + b_u + b_i + p_u·q_i for index arrays; index -1 means unknown (no bias, no factors)."""
-    out = np.empty(u.size, dtype=np.float64)
-    for start in range(0, u.size, _PREDICT_CHUNK):
-        uu = u[start:start + _PREDICT_CHUNK]
-        ii = i[start:start + _PREDICT_CHUNK]
-        ku, ki = uu >= 0, ii >= 0
-        both = ku & ki
-        pred = np.full(uu.size, mu, dtype=np.float64)
-        pred[ku] += bu[uu[ku]]
-        pred[ki] += bi[ii[ki]]
-        pred[both] += np.einsum("ij,ij->i", P[uu[both]], Q[ii[both]], dtype=np.float64)
-        out[start:start + _PREDICT_CHUNK] = pred
     return out

@@ -3,28 +3,71 @@
 from __future__ import annotations
 
 import functools
-import sys
-import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from ..training import als as _als, checkpoint as _checkpoint, source as _source
 from .._idmap import IdMap
-from ..training.init import random_factors
-from .._threads import thread_limit
-from .._validation import Detail, check_choice, check_dtype, check_float, check_int, fail
-from .._validation import (check_bool, check_callable, check_random_state,
-                           check_representable)
-from ..errors import TrainingDivergedError
+from .._validation import (Detail, check_bool, check_choice, check_dtype, check_float,
+                           check_int, check_representable, fail)
+from ..training import als as _als, source as _source
+from ..training.loop import FitLoop, Progress, check_finite
+from ..training.params import ImplicitSweepParams
+from ..training.trainers import ImplicitALSTrainer
 from .base import Estimator, as_interactions
+from .fitting import Trainable
 from .recommend import RecommenderMixin
 
 _CONF_BLOCK = 1 << 20  # entries whose confidence is computed at once (float64 temporaries)
 
 
-class ImplicitALS(RecommenderMixin, Estimator):
+@dataclass(frozen=True)
+class ImplicitALSParams:
+    """``ImplicitALS``'s constructor parameters, validated (:meth:`of`), by their public
+    names (``dtype`` a numpy dtype)."""
+
+    factors: int
+    regularization: float
+    alpha: float
+    dtype: np.dtype
+    use_native: bool
+    use_cg: bool
+    iterations: int
+    calculate_training_loss: bool
+    num_threads: int
+    cg_steps: int
+    confidence: str
+    epsilon: float
+
+    @classmethod
+    def of(cls, model: "ImplicitALS") -> "ImplicitALSParams":
+        """Validate ``model``'s parameters (errors name the parameter)."""
+        confidence = check_choice("confidence", model.confidence,
+                                  ("linear", "log", "proportional"))
+        prm = cls(
+            factors=check_int("factors", model.factors, minimum=1),
+            regularization=check_float("regularization", model.regularization, minimum=0.0),
+            alpha=check_float("alpha", model.alpha, minimum=0.0,
+                              strict=confidence == "proportional"),
+            dtype=check_dtype("dtype", model.dtype),
+            use_native=check_bool("use_native", model.use_native),
+            use_cg=check_bool("use_cg", model.use_cg),
+            iterations=check_int("iterations", model.iterations, minimum=0),
+            calculate_training_loss=check_bool("calculate_training_loss",
+                                               model.calculate_training_loss),
+            num_threads=check_int("num_threads", model.num_threads, minimum=0),
+            cg_steps=check_int("cg_steps", model.cg_steps, minimum=1),
+            confidence=confidence,
+            epsilon=check_float("epsilon", model.epsilon, minimum=0.0, strict=True),
+        )
+        # the kernels compute in dtype (alpha is checked on the confidences it produces)
+        check_representable("regularization", prm.regularization, prm.dtype)
+        return prm
+
+
+class ImplicitALS(Trainable, RecommenderMixin, Estimator):
     r"""Matrix factorization for implicit feedback by weighted alternating least squares.
 
     Hu, Koren & Volinsky (2008): preference :math:`p_{ui} = 1` if :math:`r_{ui} > 0` else 0,
@@ -119,28 +162,8 @@ class ImplicitALS(RecommenderMixin, Estimator):
         return getattr(self, "item_factors_", None)
 
     # ------------------------------------------------------------------ fit
-    def _checked_params(self) -> dict[str, Any]:
-        confidence = check_choice("confidence", self.confidence,
-                                  ("linear", "log", "proportional"))
-        prm = dict(
-            factors=check_int("factors", self.factors, minimum=1),
-            reg=check_float("regularization", self.regularization, minimum=0.0),
-            alpha=check_float("alpha", self.alpha, minimum=0.0,
-                              strict=confidence == "proportional"),
-            dtype=check_dtype("dtype", self.dtype),
-            use_native=check_bool("use_native", self.use_native),
-            use_cg=check_bool("use_cg", self.use_cg),
-            iterations=check_int("iterations", self.iterations, minimum=0),
-            calculate_training_loss=check_bool("calculate_training_loss",
-                                               self.calculate_training_loss),
-            num_threads=check_int("num_threads", self.num_threads, minimum=0),
-            cg_steps=check_int("cg_steps", self.cg_steps, minimum=1),
-            confidence=confidence,
-            epsilon=check_float("epsilon", self.epsilon, minimum=0.0, strict=True),
-        )
-        # the kernels compute in dtype (alpha is checked on the confidences it produces)
-        check_representable("regularization", prm["reg"], prm["dtype"])
-        return prm
+    def _checked_params(self) -> "ImplicitALSParams":
+        return ImplicitALSParams.of(self)
 
     def fit(self, user_items: Any, show_progress: Any = True,
             callback: Callable[[int, float, float | None], Any] | None = None, *,
@@ -164,74 +187,67 @@ class ImplicitALS(RecommenderMixin, Estimator):
             ``implicit``), training loss (None unless ``calculate_training_loss``).
         y : array-like of shape (n,), optional
             The strengths of the pairs in ``user_items`` (only with pairs; e.g. all ones).
+
+        Raises
+        ------
+        InputValueError
+            ``user_items`` holds no non-zero value (nothing to learn from).
         """
         if y is None and np.ndim(show_progress) == 1:  # scikit-learn's positional y
             y, show_progress = show_progress, False
         return self._fit(lambda dt: _source.Local(as_interactions(
-            user_items, dt, name="user_items", y=y)), show_progress, callback)
+            user_items, dt, name="user_items", y=y)), show_progress=show_progress,
+            callback=callback)
 
-    def _fit(self, source_of: Any, show_progress: Any, callback: Any,
-             checkpoint: tuple | None = None) -> "ImplicitALS":
-        """:meth:`fit` on the training data ``source_of(dtype)``: a
-        :class:`fastl2.training.source.Local` here, blocks on a Dask cluster in
-        :mod:`fastl2.distributed` (it runs the half-sweeps where the data is). With
-        ``checkpoint`` = (path, every, resume), see
-        :class:`fastl2.training.checkpoint.Checkpoint`."""
-        prm = self._checked_params()
-        check_callable("callback", callback)
-        dt = prm["dtype"]
-        data = source_of(dt)
+    # hooks of the one fit (fastl2.models.fitting.Trainable)
+    _input_name = "user_items"
+    _needs = "at least one non-zero interaction"
+    _entries = "non-zero values"
+
+    def _check_distributed(self, n_blocks: int | None, validation: Any) -> None:
+        if validation is not None:
+            fail("validation", "None for an ImplicitALS (it has no validation set)",
+                 validation, type_error=True)
+
+    def _prepare(self, data: Any, prm: "ImplicitALSParams") -> None:
+        """Signed confidences in place of the values, zeros dropped; refuse data left
+        without entries."""
         data.prepare_implicit(functools.partial(confidence, prm=prm), "user_items")
-        rng = check_random_state("random_state", self.random_state)
-        ckpt = (None if checkpoint is None
-                else _checkpoint.Checkpoint(*checkpoint, self, data.fingerprint()))
-        self._clear_fitted()
+        self._require_entries(data)
 
-        n_users, n_items = data.shape
-        k = prm["factors"]
-        # implicit's initialisation, uniform in [0, 0.01), drawn in float64 so that both
-        # dtypes start from the same point
-        X = random_factors(rng, n_users, k, dt, 0.01, "uniform")
-        Y = random_factors(rng, n_items, k, dt, 0.01, "uniform")
-        saved = {} if ckpt is None else ckpt.restore({"X": X, "Y": Y})
-        losses: list[float] = list(saved.get("losses", []))
-        progress = _Progress(prm["iterations"], show_progress)
-        with thread_limit(prm["num_threads"]) as n_threads:
-            sweeps = data.implicit_sweeps(k, prm["reg"], prm["use_cg"], prm["cg_steps"],
-                                          n_threads, dt)
-            sweeps.n_fallback = saved.get("n_fallback", 0)
-            for it in range(0 if ckpt is None else ckpt.start, prm["iterations"]):
-                start = time.perf_counter()
-                sweeps.iteration(X, Y)
-                loss = None
-                if prm["calculate_training_loss"]:
-                    loss = sweeps.loss(X, Y)
-                    losses.append(loss)
-                elapsed = time.perf_counter() - start
-                progress.update(it, loss)
-                if callback is not None:
-                    callback(it, elapsed, loss)
-                if ckpt is not None and ckpt.due(it + 1):
-                    sweeps.collect(X, Y)
-                    ckpt.save(it + 1, {"X": X, "Y": Y},
-                              {"losses": losses, "n_fallback": sweeps.n_fallback})
-                    sweeps.rebase()
-            sweeps.collect(X, Y)
-        progress.close()
-        _als.warn_fallbacks(sweeps.n_fallback, dt)
-        if not (np.isfinite(X).all() and np.isfinite(Y).all()):
-            raise TrainingDivergedError(
-                "user_items: training produced non-finite factors; expected confidences and "
-                f"regularization that keep the problem well-posed, got alpha={prm['alpha']!r}, "
-                f"regularization={prm['reg']!r} in {dt.name}. The model was left unfitted.")
+    def _fit_loop(self, data: Any, prm: "ImplicitALSParams", validation: Any,
+                  show_progress: Any, callback: Any, ckpt: Any,
+                  rng: np.random.Generator) -> FitLoop:
+        def line(it: int, loss: float | None, v_rmse: Any, elapsed: float) -> str:
+            extra = f"  loss {loss:.6f}" if loss is not None else ""
+            return f"iteration {it + 1}/{prm.iterations}{extra}"
+
+        return FitLoop(prm.iterations, Progress(prm.iterations, show_progress, line, bar=True),
+                       callback, callback_elapsed="iteration", checkpoint=ckpt)
+
+    def _trainer(self, data: Any, prm: "ImplicitALSParams", context: None,
+                 rng: np.random.Generator, n_threads: int) -> ImplicitALSTrainer:
+        return ImplicitALSTrainer(
+            data, ImplicitSweepParams.of(prm.dtype, regularization=prm.regularization,
+                                         use_cg=prm.use_cg, cg_steps=prm.cg_steps),
+            factors=prm.factors, rng=rng, n_threads=n_threads, dtype=prm.dtype,
+            with_loss=prm.calculate_training_loss)
+
+    def _set_fitted(self, data: Any, prm: "ImplicitALSParams", context: None,
+                    trainer: ImplicitALSTrainer, loop: FitLoop, arrays: tuple) -> None:
+        X, Y = arrays
+        n_fallback = trainer.sweeps.n_fallback
+        _als.warn_fallbacks(n_fallback, prm.dtype)
+        check_finite({"factors": (X, Y)}, "user_items", "confidences and regularization "
+                     "that keep the problem well-posed", f"alpha={prm.alpha!r}, "
+                     f"regularization={prm.regularization!r} in {prm.dtype.name}")
         self.user_factors_ = X
         self.item_factors_ = Y
         self.user_map_ = data.user_map
         self.item_map_ = data.item_map
-        self.loss_history_ = losses
-        self.n_iter_ = prm["iterations"]
-        self.n_regularized_rows_ = sweeps.n_fallback
-        return self
+        self.loss_history_ = loop.losses
+        self.n_iter_ = prm.iterations
+        self.n_regularized_rows_ = n_fallback
 
     # ------------------------------------------------------------------ recommend hooks
     def _query_parts(self, include_bias: bool):
@@ -246,14 +262,14 @@ class ImplicitALS(RecommenderMixin, Estimator):
         prm = self._checked_params()
         name = "user_items" if which == "user" else "item_users"
         with np.errstate(over="ignore"):  # an overflow is reported just below
-            rows = rows.astype(prm["dtype"])
+            rows = rows.astype(prm.dtype)
         if not np.isfinite(rows.data).all():
-            fail(name, f"finite values representable in {prm['dtype'].name}",
+            fail(name, f"finite values representable in {prm.dtype.name}",
                  Detail("NaN/inf values"))
         rows.eliminate_zeros()
         other = self.item_factors_ if which == "user" else self.user_factors_
         return _als.implicit_fold_in(rows, confidence(rows.data, prm), other,
-                                     prm["reg"]), None
+                                     prm.regularization), None
 
     def _fold_in_users(self, rows: Any, include_bias: bool):
         """Users' factors solved exactly from their rows of interactions (fixed items)."""
@@ -261,12 +277,6 @@ class ImplicitALS(RecommenderMixin, Estimator):
         return X, np.zeros(X.shape[0], dtype=X.dtype)
 
     # ------------------------------------------------------------------ persistence
-    def save(self, path: Any) -> str:
-        """Save to one ``.npz`` file (atomic write); see :func:`fastl2.load`."""
-        from ..persistence import save_model
-
-        return save_model(self, path)
-
     def _state_arrays(self) -> dict[str, np.ndarray]:
         return {
             "user_factors": self.user_factors_, "item_factors": self.item_factors_,
@@ -285,60 +295,30 @@ class ImplicitALS(RecommenderMixin, Estimator):
         self.n_regularized_rows_ = int(arrays["n_regularized_rows"])
 
 
-class _Progress:
-    """tqdm when installed, else a line per iteration on stderr; silent when disabled."""
-
-    def __init__(self, total: int, enabled: bool):
-        self.enabled = enabled
-        self.total = total
-        self.bar = None
-        if enabled:
-            try:
-                from tqdm.auto import tqdm
-            except ImportError:
-                return
-            self.bar = tqdm(total=total)
-
-    def update(self, it: int, loss: float | None) -> None:
-        if not self.enabled:
-            return
-        if self.bar is not None:
-            self.bar.update(1)
-            if loss is not None:
-                self.bar.set_postfix({"loss": f"{loss:.6f}"})
-        else:
-            extra = f"  loss {loss:.6f}" if loss is not None else ""
-            print(f"iteration {it + 1}/{self.total}{extra}", file=sys.stderr)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
 AlternatingLeastSquares = ImplicitALS
 
 
-def confidence(values: np.ndarray, prm: dict[str, Any]) -> np.ndarray:
+def confidence(values: np.ndarray, prm: "ImplicitALSParams") -> np.ndarray:
     """Signed confidence: |value| = c_ui, sign = preference (kernels' convention).
 
     Computed in float64 by blocks of entries (no full-size float64 temporaries: the fit's
     memory stays within twice the data plus the model) and stored in the model dtype."""
-    out = np.empty(values.shape, dtype=prm["dtype"])
+    out = np.empty(values.shape, dtype=prm.dtype)
     for start in range(0, values.size, _CONF_BLOCK):
         v = values[start:start + _CONF_BLOCK]
         a = np.abs(v.astype(np.float64))
-        if prm["confidence"] == "linear":
-            c = 1.0 + prm["alpha"] * a
-        elif prm["confidence"] == "log":
-            c = 1.0 + prm["alpha"] * np.log1p(a / prm["epsilon"])
+        if prm.confidence == "linear":
+            c = 1.0 + prm.alpha * a
+        elif prm.confidence == "log":
+            c = 1.0 + prm.alpha * np.log1p(a / prm.epsilon)
         else:
-            c = prm["alpha"] * a
+            c = prm.alpha * a
         np.negative(c, out=c, where=~(v > 0))
         block = out[start:start + _CONF_BLOCK]
         with np.errstate(over="ignore"):  # an overflow is reported just below
             block[...] = c
         if not np.isfinite(block).all():
             fail("alpha", "a confidence scale that keeps every confidence finite in "
-                 f"{prm['dtype'].name}",
-                 Detail(f"alpha={prm['alpha']!r} (confidence overflow)"))
+                 f"{prm.dtype.name}",
+                 Detail(f"alpha={prm.alpha!r} (confidence overflow)"))
     return out

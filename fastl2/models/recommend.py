@@ -22,8 +22,10 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from .._idmap import normalize_ids
 from .._kernels import topk as topk_kernels
 from .._validation import Detail, check_int, check_sparse, fail
+from ..interactions import Interactions
 
 _BATCH = 4096  # query rows per kernel call: output memory is bounded by _BATCH × N
 _CACHE_LOCK = threading.Lock()  # fills of the per-model factor caches (RecommenderMixin._cached)
@@ -232,8 +234,6 @@ class RecommenderMixin:
         training data) whose items are filtered; returns external item ids (an object array
         padded with None for batches) and scores. Other keyword arguments go to
         :meth:`recommend`."""
-        from ..interactions import Interactions
-
         self._check_fitted()
         rows = self.user_map_.to_index(users, name="users")
         scalar = np.ndim(users) == 0
@@ -285,8 +285,6 @@ class RecommenderMixin:
         return self._partial_fit("item", itemids, item_users, new_item_ids)
 
     def _partial_fit(self, which: str, ids: Any, matrix: Any, new_ids: Any):
-        from .._idmap import normalize_ids
-
         self._check_fitted()
         other = "item" if which == "user" else "user"
         id_name = f"{which}ids"

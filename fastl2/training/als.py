@@ -17,6 +17,7 @@ import scipy.sparse as sp
 from .._kernels import als as als_kernels
 from .._validation import Detail, fail
 from ..interactions import csr_indptr, entry_rows
+from .params import ExplicitSweepParams, ImplicitSweepParams
 
 # Chunks per thread: enough for balance, few enough that per-chunk scratch is negligible.
 _CHUNKS_PER_THREAD = 16
@@ -88,10 +89,12 @@ def both_sides(matrix: sp.csr_matrix, values: np.ndarray) -> tuple[Side, Side]:
 
 
 def kernels(reference: bool):
+    """The ALS kernels, or their NumPy twins with ``reference``."""
     if reference:
-        from .._reference import als as ref
+        # only tests and benchmarks run the twins, which import scipy.linalg (~70 ms)
+        from .._reference import als as als_reference  # deferred: start-up
 
-        return ref
+        return als_reference
     return als_kernels
 
 
@@ -154,15 +157,20 @@ def implicit_solve(K: Any, side: Side, chunks: np.ndarray, X: np.ndarray, Y: np.
 
 
 def explicit_solve(K: Any, side: Side, chunks: np.ndarray, X: np.ndarray, bx: np.ndarray,
-                   Y: np.ndarray, by: np.ndarray, mu: Any, reg: Any, bias_reg: Any,
-                   weighted: bool, sse: np.ndarray, with_sse: bool) -> int:
+                   Y: np.ndarray, by: np.ndarray, params: ExplicitSweepParams, which: str,
+                   sse: np.ndarray, with_sse: bool) -> int:
     """Solve the rows of ``side`` (factors into X, biases into bx, squared training errors
-    into ``sse`` when ``with_sse``) against fixed Y and by; returns the number of rows solved
-    with the fallback ridge."""
+    into ``sse`` when ``with_sse``) against fixed Y and by, with the ``which`` side's
+    (``"user"`` or ``"item"``) regularization of ``params``; returns the number of rows
+    solved with the fallback ridge."""
     nf = np.zeros(chunks.size - 1, dtype=np.int64)
-    K.explicit_als_half(side.indptr, side.indices, side.values, mu, Y, by, reg, bias_reg,
-                        weighted, X.dtype.type(fallback_eps(X.dtype)), chunks, X, bx, sse, nf,
-                        with_sse)
+    K.explicit_als_half(
+        side.indptr, side.indices, side.values, global_mean=params.global_mean, Q=Y, bi=by,
+        regularization=getattr(params.regularization, which),
+        bias_regularization=getattr(params.bias_regularization, which),
+        weighted_regularization=params.weighted_regularization,
+        fallback_eps=X.dtype.type(fallback_eps(X.dtype)), chunk_ptr=chunks, P=X, bu=bx,
+        row_sse=sse, n_fallback=nf, with_sse=with_sse)
     return int(nf.sum())
 
 
@@ -182,19 +190,19 @@ def fallback_eps(dtype: np.dtype) -> float:
 class ImplicitSweeps:
     """Half-sweeps of implicit ALS on fixed data (confidence values already signed)."""
 
-    def __init__(self, users: Side, items: Side, factors: int, regularization: float,
-                 use_cg: bool, cg_steps: int, n_threads: int, dtype: np.dtype,
-                 reference: bool = False):
+    def __init__(self, users: Side, items: Side, factors: int, params: ImplicitSweepParams,
+                 n_threads: int, dtype: np.dtype, reference: bool = False):
         self.users, self.items = users, items
         self.k = factors
         self.dtype = np.dtype(dtype)
-        self.reg = self.dtype.type(regularization)
-        self.use_cg, self.cg_steps = use_cg, cg_steps
+        self.params = params
+        self.reg = params.regularization
+        self.use_cg, self.cg_steps = params.use_cg, params.cg_steps
         self.K = kernels(reference)
-        self.user_chunks = implicit_row_chunks(users.indptr, factors, use_cg, cg_steps,
-                                               n_threads)
-        self.item_chunks = implicit_row_chunks(items.indptr, factors, use_cg, cg_steps,
-                                               n_threads)
+        self.user_chunks = implicit_row_chunks(users.indptr, factors, self.use_cg,
+                                               self.cg_steps, n_threads)
+        self.item_chunks = implicit_row_chunks(items.indptr, factors, self.use_cg,
+                                               self.cg_steps, n_threads)
         self.n_fallback = 0
 
     def half(self, side: Side, chunks: np.ndarray, X: np.ndarray, Y: np.ndarray) -> None:
@@ -238,24 +246,23 @@ def loss_value(row_losses: np.ndarray, X: np.ndarray, Y: np.ndarray, reg: Any,
 class ExplicitSweeps:
     """Half-sweeps of explicit biased ALS (ALS-WR or constant λ)."""
 
-    def __init__(self, users: Side, items: Side, factors: int, reg: tuple[float, float],
-                 bias_reg: tuple[float, float], weighted: bool, mu: float, n_threads: int,
-                 dtype: np.dtype, reference: bool = False):
+    def __init__(self, users: Side, items: Side, factors: int, params: ExplicitSweepParams,
+                 n_threads: int, dtype: np.dtype, reference: bool = False):
         self.users, self.items = users, items
         self.dtype = np.dtype(dtype)
-        s = self.dtype.type
-        self.reg, self.bias_reg = (s(reg[0]), s(reg[1])), (s(bias_reg[0]), s(bias_reg[1]))
-        self.weighted, self.mu = weighted, s(mu)
+        self.params = params
         self.K = kernels(reference)
         self.user_chunks = explicit_row_chunks(users.indptr, factors, n_threads)
         self.item_chunks = explicit_row_chunks(items.indptr, factors, n_threads)
         self.n_fallback = 0
         self.row_sse = np.zeros(max(users.n_rows, items.n_rows), dtype=np.float64)
 
-    def half(self, side: Side, chunks, X, bx, Y, by, reg, bias_reg, with_sse=True) -> float:
+    def half(self, side: Side, chunks, X, bx, Y, by, which: str, with_sse=True) -> float:
+        """Solve the ``which`` side's rows (``"user"`` or ``"item"``: whose regularization
+        applies); the sum of their squared errors (0 without ``with_sse``)."""
         sse = self.row_sse[:side.n_rows]
-        self.n_fallback += explicit_solve(self.K, side, chunks, X, bx, Y, by, self.mu, reg,
-                                          bias_reg, self.weighted, sse, with_sse)
+        self.n_fallback += explicit_solve(self.K, side, chunks, X, bx, Y, by, self.params,
+                                          which, sse, with_sse)
         return float(np.sum(sse))
 
     def collect(self, P, bu, Q, bi) -> None:
@@ -267,10 +274,8 @@ class ExplicitSweeps:
     def iteration(self, P, bu, Q, bi) -> float:
         """Users then items; returns the training RMSE after the item half (the only error
         computed: the user half's would be stale at once)."""
-        self.half(self.users, self.user_chunks, P, bu, Q, bi, self.reg[0], self.bias_reg[0],
-                  False)
-        sse = self.half(self.items, self.item_chunks, Q, bi, P, bu, self.reg[1],
-                        self.bias_reg[1], True)
+        self.half(self.users, self.user_chunks, P, bu, Q, bi, "user", False)
+        sse = self.half(self.items, self.item_chunks, Q, bi, P, bu, "item", True)
         return float(np.sqrt(sse / max(self.users.values.size, 1)))
 
 
@@ -290,15 +295,15 @@ def implicit_fold_in(rows: sp.csr_matrix, conf: np.ndarray, Y: np.ndarray,
     return X
 
 
-def explicit_fold_in(rows: sp.csr_matrix, Q: np.ndarray, bi: np.ndarray, mu: float,
-                     reg: float, bias_reg: float, weighted: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Exact biased-ALS solve of new rows (p, b) against fixed (Q, b_i)."""
+def explicit_fold_in(rows: sp.csr_matrix, Q: np.ndarray, bi: np.ndarray,
+                     params: ExplicitSweepParams, which: str) -> tuple[np.ndarray, np.ndarray]:
+    """Exact biased-ALS solve of new rows (p, b) of the ``which`` side against the fixed
+    other side (Q, b_i)."""
     dt = Q.dtype
-    s = dt.type
     side = _single_side(rows, rows.data.astype(dt))
     P = np.zeros((side.n_rows, Q.shape[1]), dtype=dt)
     bu = np.zeros(side.n_rows, dtype=dt)
     chunks = row_chunks(side.indptr, Q.shape[1], Q.shape[1] ** 2, 1)
-    warn_fallbacks(explicit_solve(als_kernels, side, chunks, P, bu, Q, bi, s(mu), s(reg),
-                                  s(bias_reg), weighted, np.zeros(side.n_rows), False), dt)
+    warn_fallbacks(explicit_solve(als_kernels, side, chunks, P, bu, Q, bi, params, which,
+                                  np.zeros(side.n_rows), False), dt)
     return P, bu

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from .._validation import Detail, fail
+from ..persistence import _json_params, read_checked, write_checked
 
 FORMAT = "fastl2-checkpoint"
 # parameters a resumed fit may change: how long it runs, on how many threads
@@ -58,8 +59,6 @@ class Checkpoint:
     """
 
     def __init__(self, path: Any, every: int, resume: bool, model: Any, data_key: str):
-        from ..persistence import _json_params
-
         path = os.fspath(path)
         self.path = path if path.endswith(".npz") else path + ".npz"
         self.every = every
@@ -75,8 +74,6 @@ class Checkpoint:
             self.state = self._read()
 
     def _read(self) -> dict[str, Any]:
-        from ..persistence import read_checked
-
         arrays = read_checked(self.path, FORMAT, "checkpoint")
         if str(arrays.pop("__key__")) != self.key:
             fail("checkpoint", "a checkpoint of this model and data (same class, parameters, "
@@ -110,8 +107,6 @@ class Checkpoint:
     def save(self, done: int, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
         """Write the state after ``done`` iterations (atomically: a failure keeps the
         previous checkpoint)."""
-        from ..persistence import write_checked
-
         payload = dict(arrays)
         payload["__key__"] = np.array(self.key)
         payload["__meta__"] = np.array(json.dumps(meta))

@@ -20,6 +20,7 @@ import scipy.sparse as sp
 
 from . import als as _als, blocking as _blocking, checkpoint as _checkpoint, sgd as _sgd
 from ..interactions import Interactions
+from .params import ExplicitSweepParams, ImplicitSweepParams, SGDParams
 
 
 class Local:
@@ -47,32 +48,32 @@ class Local:
         vals = self.data.matrix.data
         return float(vals.min()), float(vals.max())
 
-    def explicit_sweeps(self, factors: int, reg: tuple, bias_reg: tuple, weighted: bool,
-                        mu: float, n_threads: int, dtype: np.dtype) -> _als.ExplicitSweeps:
+    def explicit_sweeps(self, factors: int, params: ExplicitSweepParams, n_threads: int,
+                        dtype: np.dtype) -> _als.ExplicitSweeps:
         m = self.data.matrix
         users, items = _als.both_sides(m, m.data.astype(dtype, copy=False))
-        return _als.ExplicitSweeps(users, items, factors, reg, bias_reg, weighted, mu,
-                                   n_threads, dtype)
+        return _als.ExplicitSweeps(users, items, factors, params, n_threads, dtype)
 
     def grid(self, n_blocks: int, dtype: np.dtype) -> _blocking.BlockGrid:
         return _blocking.build_grid(self.data.matrix, n_blocks, values_dtype=dtype)
 
-    def sgd_epochs(self, grid: _blocking.BlockGrid, state: _sgd.State, args: tuple,
+    def sgd_epochs(self, grid: _blocking.BlockGrid, state: _sgd.State, params: SGDParams,
                    n_threads: int) -> _sgd.LocalEpochs:
-        return _sgd.LocalEpochs(grid, state, args, n_threads)
+        return _sgd.LocalEpochs(grid, state, params, n_threads)
 
     # ------------------------------------------------------------------ implicit feedback
-    def prepare_implicit(self, confidence: Any, name: str) -> None:
+    def prepare_implicit(self, confidence: Any, name: str) -> int:
         """Check the values (finite), drop explicit zeros and form both sides with the
-        signed confidences ``confidence(values)``."""
+        signed confidences ``confidence(values)``; the number of entries kept."""
         m = self.data.matrix
         rows = _als.implicit_side(_als.Side(m.indptr, m.indices, m.data), confidence, name)
         kept = sp.csr_matrix((rows.values, rows.indices, rows.indptr), shape=m.shape)
         self._sides = _als.both_sides(kept, rows.values)
+        self.nnz = int(rows.values.size)
+        return self.nnz
 
-    def implicit_sweeps(self, factors: int, reg: float, use_cg: bool, cg_steps: int,
-                        n_threads: int, dtype: np.dtype) -> _als.ImplicitSweeps:
+    def implicit_sweeps(self, factors: int, params: ImplicitSweepParams, n_threads: int,
+                        dtype: np.dtype) -> _als.ImplicitSweeps:
         users, items = self._sides
-        return _als.ImplicitSweeps(users, items, factors, reg, use_cg, cg_steps, n_threads,
-                                   dtype)
+        return _als.ImplicitSweeps(users, items, factors, params, n_threads, dtype)
 
