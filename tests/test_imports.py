@@ -72,8 +72,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("fastl2.compat",),
     ("fastl2.distributed",),
     ("fastl2._warmup",),
-    # bench_suite and bench_peers: until the fastl2/bench/ package replaces them (issue 20)
-    ("fastl2.bench", "fastl2.bench_suite", "fastl2.bench_peers"),
+    ("fastl2.bench",),
     ("fastl2",),  # the façade, fastl2/__init__.py alone (see the module docstring)
     ("fastl2.cli",),
 ]

@@ -25,6 +25,7 @@ import functools
 import itertools
 import marshal
 import numbers
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -54,6 +55,29 @@ _PER_PARAMETER = {"lr_bu": "lr_all", "lr_bi": "lr_all", "lr_pu": "lr_all", "lr_q
                   "reg_qi": "reg_all"}
 _PAIR = np.dtype([("item", np.int64), ("rating", np.float64)])
 _IMPOSSIBLE = "User and item are unknown."  # Surprise's message, for either unknown
+
+
+@dataclass(frozen=True)
+class SVDParams:
+    """``SVD``'s parameters, validated by ``SVD._checked_params``, by Surprise's names (each
+    per-parameter rate and term resolved from its ``_all`` value when not given)."""
+
+    n_factors: int
+    n_epochs: int
+    biased: bool
+    init_mean: float
+    init_std_dev: float
+    verbose: bool
+    num_threads: int
+    dtype: np.dtype
+    lr_bu: float
+    lr_bi: float
+    lr_pu: float
+    lr_qi: float
+    reg_bu: float
+    reg_bi: float
+    reg_pu: float
+    reg_qi: float
 
 
 def _per_parameter(name: str, fallback: str) -> property:
@@ -183,7 +207,7 @@ class SVD(ParamsMixin, AlgoBase):
         return getattr(self, name)
 
     # ------------------------------------------------------------------ fit
-    def _checked_params(self) -> dict[str, Any]:
+    def _checked_params(self) -> "SVDParams":
         dtype = check_dtype("dtype", self.dtype)
         prm: dict[str, Any] = dict(
             n_factors=check_int("n_factors", self.n_factors, minimum=1),
@@ -205,7 +229,7 @@ class SVD(ParamsMixin, AlgoBase):
         for name, given in source.items():  # the kernel computes in dtype
             check_representable(given, prm[name], dtype)
         _check_random_state(self.random_state)
-        return prm
+        return SVDParams(**prm)
 
     def fit(self, trainset: Any) -> "SVD":
         """Learn ``pu``, ``qi``, ``bu``, ``bi`` from a ``surprise.Trainset``.
@@ -227,26 +251,25 @@ class SVD(ParamsMixin, AlgoBase):
             The learning rates are too large for the data; the algorithm is left unfitted.
         """
         prm = self._checked_params()
-        data, mean = _trainset_interactions(trainset, prm["dtype"])
+        data, mean = _trainset_interactions(trainset, prm.dtype)
         for name in ("trainset", "pu", "qi", "bu", "bi", "_trainset_mean"):
             self.__dict__.pop(name, None)  # unfitted until training succeeds
-        model = BiasedMF(
-            factors=prm["n_factors"], iterations=prm["n_epochs"],
-            learning_rate=(prm["lr_pu"], prm["lr_qi"]),
-            bias_learning_rate=(prm["lr_bu"], prm["lr_bi"]),
-            regularization=(prm["reg_pu"], prm["reg_qi"]),
-            bias_regularization=(prm["reg_bu"], prm["reg_bi"]),
-            init_std=prm["init_std_dev"], init_mean=prm["init_mean"], biased=prm["biased"],
-            num_threads=prm["num_threads"], random_state=_generator(self.random_state),
-            dtype=prm["dtype"])
+        model = BiasedMF(  # Surprise's per-parameter names as BiasedMF's (user, item) pairs
+            factors=prm.n_factors, iterations=prm.n_epochs,
+            learning_rate=(prm.lr_pu, prm.lr_qi), bias_learning_rate=(prm.lr_bu, prm.lr_bi),
+            regularization=(prm.reg_pu, prm.reg_qi),
+            bias_regularization=(prm.reg_bu, prm.reg_bi), init_std=prm.init_std_dev,
+            init_mean=prm.init_mean, biased=prm.biased, num_threads=prm.num_threads,
+            random_state=_generator(self.random_state), dtype=prm.dtype)
         callback = None
-        if prm["verbose"] and prm["n_epochs"]:
+        if prm.verbose and prm.n_epochs:
             print("Processing epoch 0")  # Surprise prints before each epoch
-            callback = functools.partial(_print_next_epoch, prm["n_epochs"])
+            callback = functools.partial(_print_next_epoch, prm.n_epochs)
         try:
             model.fit(data, callback=callback)
         except TrainingDivergedError:
-            rates = ", ".join(f"{n}={prm[n]!r}" for n in ("lr_bu", "lr_bi", "lr_pu", "lr_qi"))
+            rates = ", ".join(f"{n}={getattr(prm, n)!r}"
+                              for n in ("lr_bu", "lr_bi", "lr_pu", "lr_qi"))
             raise TrainingDivergedError(
                 f"lr_all: training diverged (non-finite parameters); expected smaller learning "
                 f"rates, got {rates}. The algorithm was left unfitted.") from None
