@@ -294,12 +294,13 @@ class BiasedMF(Trainable, RecommenderMixin, Estimator):
     def _set_fitted(self, data: Any, prm: "BiasedMFParams", mu: float, trainer: Any,
                     loop: FitLoop, arrays: tuple) -> None:
         P, Q, bu, bi = arrays
+        if prm.solver == "als":
+            _als.warn_fallbacks(trainer.sweeps.n_fallback, prm.dtype)
         check_finite({name: (arr,) for name, arr in (
             ("user_factors_", P), ("item_factors_", Q), ("user_bias_", bu),
             ("item_bias_", bi))}, "learning_rate", "a smaller step",
             f"learning_rate={self.learning_rate!r} (solver={prm.solver!r})")
         if prm.solver == "als":
-            _als.warn_fallbacks(trainer.sweeps.n_fallback, prm.dtype)
             self.n_regularized_rows_ = trainer.sweeps.n_fallback
         self.user_factors_, self.item_factors_ = P, Q
         self.user_bias_, self.item_bias_ = bu, bi
