@@ -57,7 +57,7 @@ def _checksum(arrays: dict[str, np.ndarray]) -> str:
 def _json_params(model: Any) -> str:
     params = {}
     for k, v in model.get_params(deep=False).items():
-        if isinstance(v, np.random.Generator):
+        if isinstance(v, (np.random.Generator, np.random.RandomState)):
             v = None  # a Generator's state is not a parameter worth persisting
         elif isinstance(v, type) or isinstance(v, np.dtype):
             v = np.dtype(v).name

@@ -960,8 +960,9 @@ def test_a_failed_fit_leaves_no_half_fitted_model(kind):
     assert ids.size == 2
 
 
-def test_implicit_alias_is_the_same_class():
-    assert AlternatingLeastSquares is ImplicitALS
+def test_implicit_drop_in_is_implicit_als_with_implicit_semantics():
+    assert issubclass(AlternatingLeastSquares, ImplicitALS)
+    assert AlternatingLeastSquares().confidence == "proportional"
 
 
 # ------------------------------------------------------------------ the error's parts

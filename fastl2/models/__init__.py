@@ -1,6 +1,6 @@
 """Estimators: the public façade over the kernels (validation, dtypes, threads, id maps)."""
 
 from .biased_mf import BiasedMF
-from .implicit_als import AlternatingLeastSquares, ImplicitALS
+from .implicit_als import ImplicitALS
 
-__all__ = ["AlternatingLeastSquares", "BiasedMF", "ImplicitALS"]
+__all__ = ["BiasedMF", "ImplicitALS"]

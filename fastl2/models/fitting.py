@@ -38,7 +38,8 @@ class Trainable:
     - ``_set_fitted(data, params, context, trainer, loop, arrays)``: the fitted attributes,
       from the trainer's output ``arrays``;
     - ``_check_distributed(n_blocks, validation)``: what :func:`fastl2.distributed.fit`
-      cannot take for this estimator (optional).
+      cannot take for this estimator, and ``_random_generator()``: the fit's generator from
+      ``random_state`` (both optional).
     """
 
     _input_name = "X"
@@ -51,6 +52,10 @@ class Trainable:
     def _prepare(self, data: DataSource, params: Any) -> Any:
         """Check and convert the data before training; the fit's context."""
         self._require_entries(data)
+
+    def _random_generator(self) -> np.random.Generator:
+        """The fit's generator from ``random_state`` (None, an int seed or a Generator)."""
+        return check_random_state("random_state", self.random_state)
 
     def _require_entries(self, data: DataSource) -> None:
         """Refuse training data without entries (a 0×0 matrix, or none left to train on)."""
@@ -71,7 +76,7 @@ class Trainable:
         check_callable("callback", callback)
         data = source_of(params.dtype)
         context = self._prepare(data, params)
-        rng = check_random_state("random_state", self.random_state)
+        rng = self._random_generator()
         ckpt = None if checkpoint is None else Checkpoint(*checkpoint, self, data.fingerprint())
         self._clear_fitted()
         loop = self._fit_loop(data, params, validation, show_progress, callback, ckpt, rng)

@@ -1,4 +1,5 @@
-"""``ImplicitALS`` (alias ``AlternatingLeastSquares``): weighted ALS for implicit feedback."""
+"""``ImplicitALS``: weighted ALS for implicit feedback (implicit's semantics and defaults:
+:class:`fastl2.compat.implicit.AlternatingLeastSquares`)."""
 
 from __future__ import annotations
 
@@ -79,8 +80,10 @@ class ImplicitALS(Trainable, RecommenderMixin, Estimator):
     the current row (Takács et al. 2011), in parallel over rows. Results are bit-identical for
     any ``num_threads``.
 
-    Constructor names and meanings follow ``implicit.cpu.als.AlternatingLeastSquares`` (0.7),
-    so it is a drop-in replacement; ``confidence``, ``epsilon`` and ``cg_steps`` are extra.
+    Constructor names follow ``implicit.cpu.als.AlternatingLeastSquares`` (0.7), with
+    ``confidence``, ``epsilon`` and ``cg_steps`` extra and Hu et al.'s confidence by default;
+    :class:`fastl2.AlternatingLeastSquares` (:mod:`fastl2.compat.implicit`) is this model with
+    implicit's exact constructor, defaults and confidence ``alpha·r``, the drop-in.
 
     scikit-learn: ``clone`` and the model-selection tools work; ``fit(X, y)`` takes an (n, 2)
     array or two-column DataFrame of (user, item) ids with the strengths in ``y``, and
@@ -295,7 +298,6 @@ class ImplicitALS(Trainable, RecommenderMixin, Estimator):
         self.n_regularized_rows_ = int(arrays["n_regularized_rows"])
 
 
-AlternatingLeastSquares = ImplicitALS
 
 
 def confidence(values: np.ndarray, prm: "ImplicitALSParams") -> np.ndarray:

@@ -1,0 +1,115 @@
+"""fastl2.compat.implicit.AlternatingLeastSquares (= fastl2.AlternatingLeastSquares): implicit
+0.7.3's constructor, defaults and semantics on fastl2's kernels (issue 21, part)."""
+
+import inspect
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import fastl2
+from fastl2 import ImplicitALS
+from fastl2.compat.implicit import AlternatingLeastSquares
+
+# implicit.als.AlternatingLeastSquares(...) of implicit 0.7.3, in its order (use_gpu's default
+# there is implicit.gpu.HAS_CUDA: False without CUDA)
+IMPLICIT_SIGNATURE = dict(factors=100, regularization=0.01, alpha=1.0, dtype=np.float32,
+                          use_native=True, use_cg=True, use_gpu=False, iterations=15,
+                          calculate_training_loss=False, num_threads=0, random_state=None)
+
+
+def _counts(seed=0, n_users=40, n_items=30):
+    rng = np.random.default_rng(seed)
+    dense = (rng.random((n_users, n_items)) < 0.2) * rng.integers(1, 5, (n_users, n_items))
+    return sp.csr_matrix(dense.astype(np.float32))
+
+
+def test_the_public_name_is_the_drop_in():
+    assert fastl2.AlternatingLeastSquares is AlternatingLeastSquares
+    assert issubclass(AlternatingLeastSquares, ImplicitALS)
+
+
+def test_constructor_is_implicits():
+    params = inspect.signature(AlternatingLeastSquares).parameters
+    assert list(params) == list(IMPLICIT_SIGNATURE)
+    assert {n: p.default for n, p in params.items()} == IMPLICIT_SIGNATURE
+    assert AlternatingLeastSquares().get_params() == IMPLICIT_SIGNATURE
+    # positional, as implicit's factory passes them
+    m = AlternatingLeastSquares(8, 0.1, 2.0, np.float64)
+    assert (m.factors, m.regularization, m.alpha, m.dtype) == (8, 0.1, 2.0, np.float64)
+
+
+def test_same_signature_as_implicit_when_installed():
+    als = pytest.importorskip("implicit.als")
+    theirs = inspect.signature(als.AlternatingLeastSquares).parameters
+    ours = inspect.signature(AlternatingLeastSquares).parameters
+    assert list(theirs) == list(ours)
+    for name, p in theirs.items():
+        if name != "use_gpu":  # implicit's is HAS_CUDA
+            assert ours[name].default == p.default, name
+
+
+def test_confidence_is_alpha_times_value():
+    """implicit's semantics: the fit is ImplicitALS's with confidence="proportional", bit for
+    bit (and differs from fastl2's default 1 + alpha·r)."""
+    M = _counts()
+    kw = dict(factors=6, regularization=0.05, alpha=2.0, iterations=3, random_state=0)
+    ours = AlternatingLeastSquares(**kw).fit(M, show_progress=False)
+    same = ImplicitALS(**kw, confidence="proportional").fit(M, show_progress=False)
+    default = ImplicitALS(**kw).fit(M, show_progress=False)
+    np.testing.assert_array_equal(ours.user_factors, same.user_factors)
+    np.testing.assert_array_equal(ours.item_factors, same.item_factors)
+    assert not np.allclose(ours.user_factors, default.user_factors)
+
+
+@pytest.mark.parametrize("use_cg", [True, False])
+def test_checkerboard_ranking_without_regularization(use_cg):
+    """implicit's rank-deficient case (factors > the data's rank, regularization 0): users and
+    items of the same parity like each other, each user's own-numbered item withheld; with
+    the liked items filtered, that withheld item is every user's best, on CG and Cholesky."""
+    n = 50
+    likes = np.fromfunction(lambda u, i: ((u + i) % 2 == 0) & (u != i), (n, n))
+    user_items = sp.csr_matrix(likes.astype(np.float32))
+    model = AlternatingLeastSquares(factors=32, regularization=0, use_cg=use_cg,
+                                    random_state=23)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # rank-deficient rows: fallback ridge
+        model.fit(user_items, show_progress=False)
+    ids, _ = model.recommend(np.arange(n), user_items, N=1)
+    np.testing.assert_array_equal(ids[:, 0], np.arange(n))
+
+
+def test_use_gpu_trains_on_the_cpu_with_a_warning():
+    M = _counts()
+    with pytest.warns(RuntimeWarning, match="^use_gpu: fastl2 has no GPU kernels"):
+        gpu = AlternatingLeastSquares(factors=4, iterations=2, use_gpu=True,
+                                      random_state=0).fit(M, show_progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        cpu = AlternatingLeastSquares(factors=4, iterations=2, random_state=0).fit(
+            M, show_progress=False)
+    np.testing.assert_array_equal(gpu.user_factors, cpu.user_factors)
+    assert cpu.to_cpu() is cpu
+    with pytest.raises(NotImplementedError, match="^to_gpu: fastl2 has no GPU kernels"):
+        cpu.to_gpu()
+
+
+def test_random_state_may_be_a_random_state():
+    M = _counts()
+    fits = [AlternatingLeastSquares(factors=4, iterations=2,
+                                    random_state=np.random.RandomState(seed))
+            .fit(M, show_progress=False).user_factors for seed in (7, 7, 8)]
+    np.testing.assert_array_equal(fits[0], fits[1])
+    assert not np.array_equal(fits[0], fits[2])
+
+
+def test_save_load_and_pickle_keep_the_class(tmp_path):
+    M = _counts()
+    m = AlternatingLeastSquares(factors=4, iterations=2, use_cg=False,
+                                random_state=np.random.RandomState(0)).fit(M, show_progress=False)
+    for back in (fastl2.load(m.save(tmp_path / "m")), pickle.loads(pickle.dumps(m))):
+        assert type(back) is AlternatingLeastSquares
+        np.testing.assert_array_equal(back.item_factors, m.item_factors)
+        assert back.use_cg is False and back.confidence == "proportional"
