@@ -25,7 +25,7 @@ import numpy as np
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from fastl2 import ImplicitALS  # noqa: E402
-from fastl2.bench import PeakRSS, machine_info, thread_limit  # noqa: E402
+from fastl2.bench import PeakRSS, blas_limit, machine_info, thread_limit  # noqa: E402
 from fastl2.datasets import synthetic_ratings  # noqa: E402
 from fastl2.evaluation import random_split, ranking_metrics_at_k  # noqa: E402
 
@@ -66,14 +66,13 @@ def main() -> None:
                   f"({de / dt:.2f}x the top-N of all users); ndcg {res['ndcg']:.4f}")
     try:
         from implicit.cpu.als import AlternatingLeastSquares
-        from threadpoolctl import threadpool_limits
     except ImportError as exc:
         print(f"  implicit: skipped ({exc})")
         return
     for t in (int(x) for x in args.threads.split(",")):
         im = AlternatingLeastSquares(factors=args.factors, num_threads=t)
         im.user_factors, im.item_factors = model.user_factors, model.item_factors
-        with threadpool_limits(t, "blas"):
+        with blas_limit(t):
             im.recommend(users[:64], M[:64], N=args.N)
             with PeakRSS() as mem:
                 t0 = time.perf_counter()

@@ -383,3 +383,19 @@ def test_asymmetric_pairs_reach_their_side_on_the_cluster(client, frozen):
     swapped = fastl2.BiasedMF(**{**als, "regularization": pairs[0][::-1],
                                  "bias_regularization": pairs[1][::-1]}).fit(data)
     assert not np.allclose(swapped.user_factors_, local.user_factors_)
+    # a strong L2 on one side's factors and bias shrinks that side only, in DSGD and ALS
+    strong = {"user": ((25.0, 0.0), (25.0, 0.0)), "item": ((0.0, 25.0), (0.0, 25.0))}[frozen]
+    for model in (fastl2.BiasedMF(factors=4, iterations=5, random_state=0, dtype=np.float64,
+                                  learning_rate=0.02, n_blocks=3, regularization=strong[0],
+                                  bias_regularization=strong[1]),
+                  fastl2.BiasedMF(solver="als", factors=3, iterations=2, random_state=2,
+                                  dtype=np.float64, regularization=strong[0],
+                                  bias_regularization=strong[1])):
+        remote = fd.fit(model, data, client, **({"n_blocks": 3} if model.solver == "als"
+                                                 else {}))
+        shrunk, free = ((remote.user_factors_, remote.item_factors_) if frozen == "user"
+                        else (remote.item_factors_, remote.user_factors_))
+        assert np.abs(shrunk).mean() < 0.1 * np.abs(free).mean(), model.solver
+        shrunk_b, free_b = ((remote.user_bias_, remote.item_bias_) if frozen == "user"
+                            else (remote.item_bias_, remote.user_bias_))
+        assert np.abs(shrunk_b).mean() < np.abs(free_b).mean(), model.solver

@@ -49,6 +49,8 @@ from __future__ import annotations
 import ast
 import io
 import re
+import subprocess
+import sys
 import tokenize
 from dataclasses import dataclass
 from pathlib import Path
@@ -397,3 +399,17 @@ def test_low_modules_import_no_model(module):
     """The edges issue 20 removed stay removed (persistence fills no registry itself)."""
     targets = {i.target for i in scan().imports if i.source == module}
     assert not any(t.startswith("fastl2.models") for t in targets), targets
+
+
+def test_optional_dependencies_stay_optional():
+    """Without dask (the ``dask`` extra), ``fastl2.distributed``, ``fastl2.bench`` and the
+    command line still import: only calling into a cluster needs it."""
+    code = ("import sys\n"
+            "for name in ('dask', 'distributed', 'pyarrow', 'implicit', 'surprise'):\n"
+            "    sys.modules[name] = None  # import raises ImportError\n"
+            "import fastl2, fastl2.bench, fastl2.distributed, fastl2.cli, fastl2.compat.implicit\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed')))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "['dask', 'distributed']"  # only the blocked placeholders

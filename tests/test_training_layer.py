@@ -167,8 +167,9 @@ def test_sgd_regularization_pair_reaches_its_side():
 
 
 def test_als_pairs_reach_their_side():
-    """One ALS iteration equals the NumPy twin's user half-sweep with the user values of the
-    pairs, then its item half-sweep with the item values (and not the swapped pairs)."""
+    """One ALS iteration equals the NumPy twin of the half-sweep kernel called by hand: the
+    user half with the pairs' user values, then the item half with their item values (and
+    not with the swapped pairs)."""
     data = _ratings()
     reg, bias_reg = (5.0, 0.01), (3.0, 0.02)
     params = dict(solver="als", factors=3, random_state=2, dtype=np.float64,
@@ -176,17 +177,17 @@ def test_als_pairs_reach_their_side():
     start = BiasedMF(iterations=0, **params).fit(data)
     model = BiasedMF(iterations=1, **params).fit(data)
     m = data.matrix
-    users, items = _als.both_sides(m, m.data)
+    users, items = _als.both_sides(m, m.data.astype(np.float64))  # the fit's dtype
 
     def twin(reg, bias_reg):
-        bundle = ExplicitSweepParams.of(np.float64, global_mean=model.global_mean_,
-                                        regularization=reg, bias_regularization=bias_reg,
-                                        weighted_regularization=True)
-        sweeps = _als.ExplicitSweeps(users, items, 3, bundle, 1, np.float64, reference=True)
-        assert sweeps.K is als_reference
         P, Q = start.user_factors_.copy(), start.item_factors_.copy()
         bu, bi = np.zeros(P.shape[0]), np.zeros(Q.shape[0])
-        sweeps.iteration(P, bu, Q, bi)
+        for side, X, bx, Y, by, lam, lam_b in ((users, P, bu, Q, bi, reg[0], bias_reg[0]),
+                                               (items, Q, bi, P, bu, reg[1], bias_reg[1])):
+            als_reference.explicit_als_half(
+                side.indptr, side.indices, side.values, np.float64(model.global_mean_), Y, by,
+                lam, lam_b, True, 1e-8, np.array([0, side.n_rows]), X, bx,
+                np.zeros(side.n_rows), np.zeros(1, dtype=np.int64), False)
         return P, Q, bu, bi
 
     got = (model.user_factors_, model.item_factors_, model.user_bias_, model.item_bias_)

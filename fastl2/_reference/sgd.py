@@ -18,9 +18,15 @@ def sgd_epoch(ptr, items, ratings, row_start, n_blocks, work_ptr, work_blocks, P
               regularization_item, bias_regularization_user, bias_regularization_item, adagrad,
               inv_factors_plus_one, block_sse):
     """Same signature and effect as the kernel, run sequentially."""
-    hyper = (global_mean, learning_rate_user, learning_rate_item, bias_learning_rate_user,
-             bias_learning_rate_item, regularization_user, regularization_item,
-             bias_regularization_user, bias_regularization_item, adagrad, inv_factors_plus_one)
+    hyper = dict(global_mean=global_mean, learning_rate_user=learning_rate_user,
+                 learning_rate_item=learning_rate_item,
+                 bias_learning_rate_user=bias_learning_rate_user,
+                 bias_learning_rate_item=bias_learning_rate_item,
+                 regularization_user=regularization_user,
+                 regularization_item=regularization_item,
+                 bias_regularization_user=bias_regularization_user,
+                 bias_regularization_item=bias_regularization_item, adagrad=adagrad,
+                 inv_factors_plus_one=inv_factors_plus_one)
     for s in range(work_ptr.shape[0]):
         for jb in range(work_ptr[s, -1]):
             b = int(work_blocks[s, jb])
@@ -29,7 +35,7 @@ def sgd_epoch(ptr, items, ratings, row_start, n_blocks, work_ptr, work_blocks, P
             n_g = int(row_start[g + 1]) - u0
             seg = n_blocks * u0 + h * n_g
             block_sse[b] = sgd_block(ptr[seg:seg + n_g + 1], items, ratings, P[u0:], Q, bu[u0:],
-                                     bi, Gp[u0:], Gq, *hyper)
+                                     bi, Gp[u0:], Gq, **hyper)
 
 
 def sgd_block(ptr, items, ratings, P, Q, bu, bi, Gp, Gq, global_mean, learning_rate_user,

@@ -27,7 +27,6 @@ import numpy as np
 
 from .._reference.sgd import minibatch_sgd_epoch
 from .._threads import thread_limit
-from ..distributed._data import aligned_cuts
 from ..models import BiasedMF
 from ..training import als as _als
 from ..training import blocking as _blocking, sgd as _sgd
@@ -78,13 +77,17 @@ class NumpySGD:
         self.values = m.data.astype(dt)
         self.mean = float(self.values.mean()) if mean is None else mean
         self.batch_size = batch_size
-        self._params = (learning_rate, *regularization, *bias_regularization)
+        self._params = dict(learning_rate=learning_rate,
+                            regularization_user=regularization[0],
+                            regularization_item=regularization[1],
+                            bias_regularization_user=bias_regularization[0],
+                            bias_regularization_item=bias_regularization[1])
 
     def epoch(self) -> float:
         """One epoch; its sum of squared errors."""
         return minibatch_sgd_epoch(self.users, self.items, self.values, self.P, self.Q,
-                                   self.bu, self.bi, self.mean, *self._params, self.rng,
-                                   batch_size=self.batch_size)
+                                   self.bu, self.bi, self.mean, rng=self.rng,
+                                   batch_size=self.batch_size, **self._params)
 
     def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """Predicted ratings of (user index, item index) pairs."""
@@ -271,6 +274,6 @@ def referenced_rows(side, n_blocks: int) -> int:
     """R of the communication model: Σ over the blocks of ``side`` (cut as the cluster cuts
     them into ``n_blocks``) of the distinct rows of the other side that the block's entries
     reference, i.e. the rows its out-blocks receive in a half-sweep."""
-    cuts = aligned_cuts(side.indptr, n_blocks)
+    cuts = _als.aligned_cuts(side.indptr, n_blocks)
     return int(sum(np.unique(side.indices[side.indptr[a]:side.indptr[b]]).size
                    for a, b in zip(cuts[:-1], cuts[1:])))

@@ -47,9 +47,9 @@ def epoch_timer() -> tuple[list[float], Callable]:
 
 def elapsed_timer(cumulative: bool = True) -> tuple[list[float], Callable]:
     """``(times, record)`` from the ``elapsed`` a fit passes its ``callback(it, elapsed,
-    loss)``: differences of it when it is ``cumulative`` (since the first epoch started, as
-    BiasedMF's), else as given (one iteration's time, as ImplicitALS's). The fit's setup
-    before its first epoch is not in ``times``."""
+    loss)``: differences of it when it is ``cumulative`` (seconds since training started, as
+    BiasedMF's: its first entry also holds the setup of the grid and factors), else as given
+    (one iteration's time, as ImplicitALS's). :func:`steady` leaves the first entry out."""
     times: list[float] = []
     last = [0.0]
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 import argparse
 import time
 
-import numpy as np
-
 from ..models.biased_mf import BiasedMF
 
 
 def _demo(args: argparse.Namespace) -> int:
-    # deferred: CLI start-up (`import fastl2` imports neither module)
+    # deferred: CLI start-up (`import fastl2` imports none of these modules)
+    from ..bench.timing import steady
     from ..datasets import synthetic_ratings
     from ..evaluation import random_split, rmse
 
@@ -37,10 +36,11 @@ def _demo(args: argparse.Namespace) -> int:
     fit_seconds = time.perf_counter() - t1
     tu, ti, tr = test.to_arrays()
     test_rmse = rmse(tr, model.predict(tu, ti))
-    steady = float(np.median(epoch_times[1:] if len(epoch_times) > 1 else epoch_times))
+    steady_epoch = steady(epoch_times)["seconds"]
     print(f"BiasedMF(sgd) k={args.factors}, {args.iterations} epochs: fit {fit_seconds:.2f} s "
           f"(first epoch {epoch_times[0]:.2f} s incl. JIT compile or cache load), steady "
-          f"{steady * 1e3:.1f} ms/epoch = {train.nnz / steady / 1e6:.1f} M updates/s")
+          f"{steady_epoch * 1e3:.1f} ms/epoch = {train.nnz / steady_epoch / 1e6:.1f} M "
+          "updates/s")
     print(f"test RMSE {test_rmse:.4f}  (noise floor {syn.noise:.4f}, "
           f"ratio {test_rmse / syn.noise:.3f}); train RMSE {model.loss_history_[-1]:.4f}")
     return 0

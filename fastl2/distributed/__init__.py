@@ -10,7 +10,8 @@ Install the extra: ``pip install "fastl2[dask]"``.
 - :func:`recommend_all_to_parquet`: top-N lists for many users, computed and written to a
   Parquet folder by the workers.
 
-Modules: :mod:`._data` (the blocks on the workers and how each solver's blocks are derived),
+Modules: :mod:`._blocks` (the blocks on the workers), :mod:`._data` (``ClusterData``, the
+cluster's data source: how the blocks are built and how each solver's blocks are derived),
 :mod:`._als` (ALS half-sweeps as tasks), :mod:`._dsgd` (DSGD strata as tasks),
 :mod:`._cluster` (task placement, tree sums, the watch on lost workers), :mod:`._fitting`
 (:func:`fit`), :mod:`._recommend`. docs/distributed.md has the design, the communication

@@ -125,8 +125,7 @@ class DaskImplicitSweeps(_Sweeps):
                  params: ImplicitSweepParams, n_threads: int, dtype: np.dtype,
                  row_weights: np.ndarray, nnz: int, watch: Watch, max_broadcast: int):
         super().__init__(client, users, items, factors, n_threads, dtype, watch, max_broadcast)
-        self.reg = params.regularization
-        self.use_cg, self.cg_steps = params.use_cg, params.cg_steps
+        self.params = params
         self.row_weights, self.nnz = row_weights, nnz
 
     def iteration(self, X: np.ndarray, Y: np.ndarray) -> None:
@@ -138,9 +137,10 @@ class DaskImplicitSweeps(_Sweeps):
         self.arrays = [X_parts, Y_parts]
 
     def _half(self, n: int, X: list[Any], Y: list[Any]) -> list[Any]:
-        G = self.client.submit(_regularized, self._gram(1 - n, Y), self.reg, pure=False)
-        rows, nf = self._solve(n, _implicit_block, X, [Y], G, self.use_cg, self.cg_steps,
-                               self.k, self.n_threads, outputs=2)
+        G = self.client.submit(_regularized, self._gram(1 - n, Y), self.params.regularization,
+                               pure=False)
+        rows, nf = self._solve(n, _implicit_block, X, [Y], G, self.params, self.k,
+                               self.n_threads, outputs=2)
         self._count_fallbacks(nf)
         return rows
 
@@ -156,8 +156,8 @@ class DaskImplicitSweeps(_Sweeps):
         rows = self.client.gather(self._solve(0, _implicit_loss_rows, X_parts, [Y_parts],
                                               self._gram(1, Y_parts), self.n_threads,
                                               outputs=1)[0])
-        return _als.loss_value(np.concatenate(rows), X, Y, self.reg, self.row_weights,
-                               self.nnz)
+        return _als.loss_value(np.concatenate(rows), X, Y, self.params.regularization,
+                               self.row_weights, self.nnz)
 
 
 class DaskExplicitSweeps(_Sweeps):
@@ -236,20 +236,21 @@ def _gram_total(dtype: np.dtype, *partials: np.ndarray) -> np.ndarray:
     return out
 
 
-def _regularized(G: np.ndarray, reg: Any) -> np.ndarray:
-    return _als.with_ridge(G.copy(), reg)  # a task never changes its inputs
+def _regularized(G: np.ndarray, regularization: Any) -> np.ndarray:
+    return _als.with_ridge(G.copy(), regularization)  # a task never changes its inputs
 
 
-def _implicit_block(side: _als.Side, X: np.ndarray, G: np.ndarray, use_cg: bool,
-                    cg_steps: int, k: int, n_threads: int, *pieces: tuple) -> tuple:
+def _implicit_block(side: _als.Side, X: np.ndarray, G: np.ndarray,
+                    params: ImplicitSweepParams, k: int, n_threads: int,
+                    *pieces: tuple) -> tuple:
     """Solve one block's rows (from a copy of its current rows X, CG's warm start) against
     the other side's factors (``pieces``, see :func:`_joined`) and G = YᵀY + λI; the new rows
     and the number of rows solved with the fallback ridge."""
     Y = _joined(pieces, 0)
     X = X.copy()
     with thread_limit(n_threads) as threads:
-        chunks = _als.implicit_row_chunks(side.indptr, k, use_cg, cg_steps, threads)
-        nf = _als.implicit_solve(kernels, side, chunks, X, Y, G, use_cg, cg_steps)
+        chunks = _als.implicit_row_chunks(side.indptr, k, params, threads)
+        nf = _als.implicit_solve(kernels, side, chunks, X, Y, G, params)
     return X, nf
 
 

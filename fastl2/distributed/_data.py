@@ -130,7 +130,7 @@ class ClusterData:
             counts = self._item_counts()
             indptr = np.zeros(counts.size + 1, dtype=np.int64)
             np.cumsum(counts, out=indptr[1:])
-            cuts = aligned_cuts(indptr, self.n_blocks)
+            cuts = _als.aligned_cuts(indptr, self.n_blocks)
             split = [on_worker(c, w, _split_by_columns, d, int(self.users.cuts[b]), cuts)
                      for b, (d, w) in enumerate(zip(self.users.data, self.users.workers))]
             workers = [self.workers[b % len(self.workers)] for b in range(cuts.size - 1)]
@@ -139,19 +139,6 @@ class ClusterData:
                     for b, w in enumerate(workers)]
             self.items = Blocks(cuts, workers, data)
         return self.items
-
-
-def aligned_cuts(indptr: np.ndarray, n_blocks: int) -> np.ndarray:
-    """Row blocks balanced by entries whose bounds fall on the fixed row ranges of
-    :func:`fastl2.training.als.gram` (so a block's partial Gram sums are whole ranges: YᵀY summed on
-    the workers is the same bits as locally); at most as many blocks as ranges."""
-    n = indptr.size - 1
-    cuts = _als.balanced_cuts(indptr, 1, 1, n_blocks)
-    bounds = _als.gram_bounds(n)
-    at = np.clip(np.searchsorted(bounds, cuts), 1, bounds.size - 1)
-    lower, upper = bounds[at - 1], bounds[at]
-    snapped = np.where(cuts - lower <= upper - cuts, lower, upper)
-    return np.unique(np.concatenate(([0], snapped, [n]))).astype(np.int64)
 
 
 def cluster_data(X: Any, dtype: np.dtype, *, client: Any, workers: list[str], n_blocks: int,
@@ -165,7 +152,7 @@ def cluster_data(X: Any, dtype: np.dtype, *, client: Any, workers: list[str], n_
                            max_broadcast)
     data = as_interactions(X, dtype)
     m = data.matrix
-    cuts = aligned_cuts(m.indptr, n_blocks)
+    cuts = _als.aligned_cuts(m.indptr, n_blocks)
     block_workers = [workers[b % len(workers)] for b in range(cuts.size - 1)]
     blocks = []
     for b, w in enumerate(block_workers):
@@ -206,7 +193,7 @@ def _from_frame(frame: Any, dtype: np.dtype, client: Any, workers: list[str], n_
                                              for p in coded]))
     indptr = np.zeros(n_users + 1, dtype=np.int64)
     np.cumsum(counts, out=indptr[1:])
-    cuts = aligned_cuts(indptr, n_blocks)
+    cuts = _als.aligned_cuts(indptr, n_blocks)
     split = [on_worker(client, None, _split_by_users, p, cuts) for p in coded]
     block_workers = [workers[b % len(workers)] for b in range(cuts.size - 1)]
     blocks = [on_worker(client, w, _rows_block, int(cuts[b]), int(cuts[b + 1]), maps, dtype,

@@ -7,9 +7,6 @@ import os
 from concurrent.futures import CancelledError
 from typing import Any
 
-from distributed import KilledWorker
-from distributed.comm.core import CommClosedError
-
 from .._validation import check_bool, check_choice, check_int, fail
 from ..errors import DistributedFitError
 from ..models.base import as_interactions
@@ -105,7 +102,7 @@ def fit(model: Any, data: Any, client: Any, *, n_blocks: int | None = None,
                   check_bool("resume", resume))
     if not isinstance(model, Trainable):
         fail("model", "a fastl2.ImplicitALS or fastl2.BiasedMF", model, type_error=True)
-    model._check_distributed(n_blocks, None)
+    model._check_distributed(n_blocks, validation)  # what this model cannot take here
     blocks = min(2 * len(workers), 64) if n_blocks is None else check_int(
         "n_blocks", n_blocks, minimum=1)
     if blocks > 64:
@@ -118,7 +115,10 @@ def fit(model: Any, data: Any, client: Any, *, n_blocks: int | None = None,
         columns=columns, duplicates=duplicates, watch=Watch(client, workers, on_worker_loss),
         max_broadcast=max_broadcast,
         as_interactions=functools.partial(as_interactions, name=name))
-    model._check_distributed(None, validation)
+    # deferred: optional dependency (dask.distributed: fastl2.distributed imports without it)
+    from distributed import KilledWorker
+    from distributed.comm.core import CommClosedError
+
     try:
         return model._fit(source_of, validation=validation, show_progress=show_progress,
                           callback=callback, checkpoint=saving)

@@ -98,7 +98,7 @@ class Estimator(ParamsMixin):
     ``__init__`` only stores its arguments (see :class:`ParamsMixin`); fitted attributes end
     in ``_`` and are listed in ``_fitted_attributes``.
 
-    Every concrete subclass that can be restored from a file (it defines
+    Every concrete estimator class of fastl2 that can be restored from a file (it defines
     ``_set_state_arrays``) registers itself under its class name, the ``__class__`` written
     in model files, with :func:`fastl2.persistence.register`, where :func:`fastl2.load`
     looks it up.
@@ -108,7 +108,10 @@ class Estimator(ParamsMixin):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if not inspect.isabstract(cls) and hasattr(cls, "_set_state_arrays"):
+        # fastl2's own classes only: what fastl2.load accepts must not depend on the
+        # subclasses a process happens to define (a user's subclass is saved, not loaded)
+        if (cls.__module__.partition(".")[0] == "fastl2" and not inspect.isabstract(cls)
+                and hasattr(cls, "_set_state_arrays")):
             persistence.register(cls)
 
     def save(self, path: Any) -> str:

@@ -260,10 +260,8 @@ class BiasedMF(Trainable, RecommenderMixin, Estimator):
         return FitLoop(prm.iterations, Progress(prm.iterations, show_progress, line), callback,
                        validation=val, patience=prm.patience, checkpoint=ckpt, rng=rng)
 
-    def _prepare(self, data: Any, prm: "BiasedMFParams") -> float:
-        """Refuse data without ratings; the context is μ, the global mean (0 without
-        biases)."""
-        self._require_entries(data)
+    def _context(self, data: Any, prm: "BiasedMFParams") -> float:
+        """μ, the global mean (0 without biases)."""
         return data.mean() if prm.biased else 0.0
 
     def _trainer(self, data: Any, prm: "BiasedMFParams", mu: float,

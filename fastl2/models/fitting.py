@@ -28,9 +28,10 @@ class Trainable:
       it must hold and what its entries are, for the error raised on data without any;
     - ``_checked_params()``: the validated parameter bundle (a frozen dataclass with at
       least ``dtype``, ``num_threads`` and ``iterations``);
-    - ``_prepare(data, params)``: data checks and conversions before training, ending with
-      :meth:`_require_entries`; returns the fit's context (what the later hooks need, e.g.
-      the global mean), passed to them as ``context``;
+    - ``_prepare(data, params)``: data checks and conversions before training (optional);
+      then the data is refused when it holds no entry (:meth:`_require_entries`);
+    - ``_context(data, params)``: what the later hooks need from the data (e.g. the global
+      mean), passed to them as ``context`` (optional, default None);
     - ``_fit_loop(data, params, validation, show_progress, callback, checkpoint, rng)``:
       the :class:`~fastl2.training.loop.FitLoop` with the estimator's progress, callback and
       early-stopping conventions;
@@ -49,9 +50,13 @@ class Trainable:
     def _check_distributed(self, n_blocks: int | None, validation: Any) -> None:
         """Refuse arguments of :func:`fastl2.distributed.fit` this model cannot take."""
 
-    def _prepare(self, data: DataSource, params: Any) -> Any:
-        """Check and convert the data before training; the fit's context."""
-        self._require_entries(data)
+    def _prepare(self, data: DataSource, params: Any) -> None:
+        """Check and convert the data before training (nothing by default)."""
+
+    def _context(self, data: DataSource, params: Any) -> Any:
+        """What the trainer and the fitted attributes need from the data (nothing by
+        default)."""
+        return None
 
     def _random_generator(self) -> np.random.Generator:
         """The fit's generator from ``random_state`` (None, an int seed or a Generator)."""
@@ -75,7 +80,9 @@ class Trainable:
         params = self._checked_params()
         check_callable("callback", callback)
         data = source_of(params.dtype)
-        context = self._prepare(data, params)
+        self._prepare(data, params)
+        self._require_entries(data)
+        context = self._context(data, params)
         rng = self._random_generator()
         ckpt = None if checkpoint is None else Checkpoint(*checkpoint, self, data.fingerprint())
         self._clear_fitted()

@@ -213,10 +213,9 @@ class ImplicitALS(Trainable, RecommenderMixin, Estimator):
                  validation, type_error=True)
 
     def _prepare(self, data: Any, prm: "ImplicitALSParams") -> None:
-        """Signed confidences in place of the values, zeros dropped; refuse data left
-        without entries."""
+        """Signed confidences in place of the values, zeros dropped (data left without
+        entries is then refused)."""
         data.prepare_implicit(functools.partial(confidence, prm=prm), "user_items")
-        self._require_entries(data)
 
     def _fit_loop(self, data: Any, prm: "ImplicitALSParams", validation: Any,
                   show_progress: Any, callback: Any, ckpt: Any,

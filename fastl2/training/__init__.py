@@ -15,6 +15,7 @@
 - :mod:`.init`: initial factors; :mod:`.checkpoint`: a fit's state saved and resumed.
 
 Estimators (``fastl2.models``) and ``fastl2.distributed`` import from here; this package
-imports only the kernels, ``interactions``, ``persistence`` (the checked file format of
-checkpoints) and the validation helpers.
+imports only the kernels (and, when a test or benchmark asks, their NumPy twins),
+``interactions``, ``persistence`` (the checked file format of checkpoints), ``errors`` and
+the validation helpers.
 """

@@ -35,12 +35,13 @@ def row_chunks(indptr: np.ndarray, work_per_entry: int, fixed_per_row: int,
     return balanced_cuts(indptr, work_per_entry, fixed_per_row, _CHUNKS_PER_THREAD * n_threads)
 
 
-def implicit_row_chunks(indptr: np.ndarray, k: int, use_cg: bool, cg_steps: int,
+def implicit_row_chunks(indptr: np.ndarray, k: int, params: ImplicitSweepParams,
                         n_threads: int) -> np.ndarray:
     """:func:`row_chunks` with implicit ALS's cost of a row (multiply-adds per entry and per
     row; CG: one pass per step, Cholesky: Gram and factorization)."""
-    work = 2 * k * (cg_steps + 1) if use_cg else k * k // 2
-    fixed = k * k * (cg_steps + 1) if use_cg else k * k * k // 6 + k * k
+    steps = params.cg_steps
+    work = 2 * k * (steps + 1) if params.use_cg else k * k // 2
+    fixed = k * k * (steps + 1) if params.use_cg else k * k * k // 6 + k * k
     return row_chunks(indptr, work, fixed, n_threads)
 
 
@@ -103,20 +104,33 @@ def gram_bounds(n_rows: int) -> np.ndarray:
     return (n_rows * np.arange(_GRAM_CHUNKS + 1, dtype=np.int64)) // _GRAM_CHUNKS
 
 
+def aligned_cuts(indptr: np.ndarray, n_blocks: int) -> np.ndarray:
+    """Row blocks balanced by entries whose bounds fall on the fixed row ranges of
+    :func:`gram` (so a block's partial Gram sums are whole ranges: YᵀY summed on
+    the workers is the same bits as locally); at most as many blocks as ranges."""
+    n = indptr.size - 1
+    cuts = balanced_cuts(indptr, 1, 1, n_blocks)
+    bounds = gram_bounds(n)
+    at = np.clip(np.searchsorted(bounds, cuts), 1, bounds.size - 1)
+    lower, upper = bounds[at - 1], bounds[at]
+    snapped = np.where(cuts - lower <= upper - cuts, lower, upper)
+    return np.unique(np.concatenate(([0], snapped, [n]))).astype(np.int64)
+
+
 def gram(Y: np.ndarray, K: Any = als_kernels) -> np.ndarray:
     """YᵀY summed by ``K.gram`` over a fixed number of row ranges: the same bits for any
     thread count, process or machine."""
     return K.gram(Y, _GRAM_CHUNKS)
 
 
-def regularized_gram(Y: np.ndarray, reg: Any, K: Any = als_kernels) -> np.ndarray:
-    """YᵀY + λI (``reg`` in Y's dtype), YᵀY by :func:`gram`."""
-    return with_ridge(gram(Y, K), reg)
+def regularized_gram(Y: np.ndarray, regularization: Any, K: Any = als_kernels) -> np.ndarray:
+    """YᵀY + λI (``regularization`` in Y's dtype), YᵀY by :func:`gram`."""
+    return with_ridge(gram(Y, K), regularization)
 
 
-def with_ridge(G: np.ndarray, reg: Any) -> np.ndarray:
+def with_ridge(G: np.ndarray, regularization: Any) -> np.ndarray:
     """G + λI, in place (the fused L2 term of every implicit half-sweep)."""
-    G[np.diag_indices_from(G)] += reg
+    G[np.diag_indices_from(G)] += regularization
     return G
 
 
@@ -144,11 +158,13 @@ def explicit_row_chunks(indptr: np.ndarray, k: int, n_threads: int) -> np.ndarra
 
 
 def implicit_solve(K: Any, side: Side, chunks: np.ndarray, X: np.ndarray, Y: np.ndarray,
-                   G: np.ndarray, use_cg: bool, cg_steps: int) -> int:
-    """Recompute X's rows of ``side`` from Y and G = YᵀY + λI (CG warm-started from X, or
-    Cholesky); returns the number of rows solved with the fallback ridge."""
-    if use_cg:
-        K.implicit_cg_half(side.indptr, side.indices, side.values, Y, G, cg_steps, chunks, X)
+                   G: np.ndarray, params: ImplicitSweepParams) -> int:
+    """Recompute X's rows of ``side`` from Y and G = YᵀY + λI (``params.cg_steps`` of CG
+    warm-started from X with ``params.use_cg``, else Cholesky); returns the number of rows
+    solved with the fallback ridge."""
+    if params.use_cg:
+        K.implicit_cg_half(side.indptr, side.indices, side.values, Y, G, params.cg_steps,
+                           chunks, X)
         return 0
     nf = np.zeros(chunks.size - 1, dtype=np.int64)
     K.implicit_cholesky_half(side.indptr, side.indices, side.values, Y, G,
@@ -196,20 +212,15 @@ class ImplicitSweeps:
         self.k = factors
         self.dtype = np.dtype(dtype)
         self.params = params
-        self.reg = params.regularization
-        self.use_cg, self.cg_steps = params.use_cg, params.cg_steps
         self.K = kernels(reference)
-        self.user_chunks = implicit_row_chunks(users.indptr, factors, self.use_cg,
-                                               self.cg_steps, n_threads)
-        self.item_chunks = implicit_row_chunks(items.indptr, factors, self.use_cg,
-                                               self.cg_steps, n_threads)
+        self.user_chunks = implicit_row_chunks(users.indptr, factors, params, n_threads)
+        self.item_chunks = implicit_row_chunks(items.indptr, factors, params, n_threads)
         self.n_fallback = 0
 
     def half(self, side: Side, chunks: np.ndarray, X: np.ndarray, Y: np.ndarray) -> None:
         """Recompute every row of X from Y; YᵀY + λI formed once here (the fused L2 term)."""
-        G = regularized_gram(Y, self.reg, self.K)
-        self.n_fallback += implicit_solve(self.K, side, chunks, X, Y, G, self.use_cg,
-                                          self.cg_steps)
+        G = regularized_gram(Y, self.params.regularization, self.K)
+        self.n_fallback += implicit_solve(self.K, side, chunks, X, Y, G, self.params)
 
     def iteration(self, X: np.ndarray, Y: np.ndarray) -> None:
         self.half(self.users, self.user_chunks, X, Y)
@@ -227,17 +238,17 @@ class ImplicitSweeps:
         out = np.empty(self.users.n_rows, dtype=np.float64)
         self.K.implicit_loss_rows(self.users.indptr, self.users.indices, self.users.values, X,
                                   Y, gram(Y, self.K), self.user_chunks, out)
-        return loss_value(out, X, Y, self.reg,
+        return loss_value(out, X, Y, self.params.regularization,
                           row_sums(self.users.indptr, np.abs(self.users.values)),
                           self.users.values.size)
 
 
-def loss_value(row_losses: np.ndarray, X: np.ndarray, Y: np.ndarray, reg: Any,
+def loss_value(row_losses: np.ndarray, X: np.ndarray, Y: np.ndarray, regularization: Any,
                row_weights: np.ndarray, nnz: int) -> float:
     """Implicit ALS's loss from its per-user parts: (Σ row losses + λ(‖X‖² + ‖Y‖²)) /
     (Σ|c| + the number of unobserved pairs), with Σ|c| summed over per-user sums: the same
     bits wherever the rows were computed."""
-    penalty = float(reg) * (float(np.sum(X.astype(np.float64) ** 2))
+    penalty = float(regularization) * (float(np.sum(X.astype(np.float64) ** 2))
                             + float(np.sum(Y.astype(np.float64) ** 2)))
     norm = float(np.sum(row_weights)) + X.shape[0] * Y.shape[0] - nnz
     return (float(np.sum(row_losses)) + penalty) / max(norm, 1.0)
@@ -288,10 +299,12 @@ def implicit_fold_in(rows: sp.csr_matrix, conf: np.ndarray, Y: np.ndarray,
     """Exact implicit-ALS solve of new rows against fixed Y (one Cholesky half-step)."""
     dt = Y.dtype
     side = _single_side(rows, conf)
-    G = regularized_gram(Y, dt.type(regularization))
+    params = ImplicitSweepParams.of(dt, regularization=regularization, use_cg=False,
+                                    cg_steps=1)
+    G = regularized_gram(Y, params.regularization)
     X = np.zeros((side.n_rows, Y.shape[1]), dtype=dt)
     chunks = row_chunks(side.indptr, Y.shape[1], Y.shape[1] ** 2, 1)
-    warn_fallbacks(implicit_solve(als_kernels, side, chunks, X, Y, G, False, 0), dt)
+    warn_fallbacks(implicit_solve(als_kernels, side, chunks, X, Y, G, params), dt)
     return X
 
 

@@ -12,7 +12,6 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._kernels import grid as grid_kernels
-from .._reference.grid import grid_arrays
 
 
 def balanced_groups(counts: np.ndarray, n_groups: int) -> np.ndarray:
@@ -128,6 +127,8 @@ def build_grid(matrix: sp.csr_matrix, n_blocks: int, *, values_dtype=None,
                                                 lay.col_group)
     data = matrix.data if values_dtype is None else matrix.data.astype(values_dtype, copy=False)
     if use_reference:
+        from .._reference.grid import grid_arrays  # deferred: start-up (only tests use it)
+
         ptr, items, values = grid_arrays(matrix.indptr, matrix.indices, data, row_perm,
                                          row_group, row_start, col_group, col_grid, B)
         items = items.astype(lay.item_dtype)
