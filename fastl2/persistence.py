@@ -6,8 +6,11 @@ File contents: the model's arrays, plus ``__format__`` ("fastl2"), ``__format_ve
 ``allow_pickle=False`` and verifies all of them, so a truncated, corrupted, foreign or newer
 file raises :class:`~fastl2.errors.ModelFileError` and never yields a partial model.
 
-Writing is atomic: a temporary file in the target's directory is written, flushed, fsynced
-and renamed over the target, so a failure mid-save leaves any previous file intact.
+Writing to a path is atomic: a temporary file in the target's directory is written,
+flushed, fsynced and renamed over the target, so a failure mid-save leaves any previous file
+intact. A binary file object (as ``implicit``'s ``save`` takes) is written where it stands.
+An unfitted model is saved with its parameters and an ``__unfitted__`` marker instead of
+arrays, and loads unfitted.
 """
 
 from __future__ import annotations
@@ -69,31 +72,46 @@ def _json_params(model: Any) -> str:
     return json.dumps(params, sort_keys=True)
 
 
-def save_model(model: Any, path: Any) -> str:
-    """Write ``model`` to ``path`` atomically; ``.npz`` is appended when missing.
+def save_model(model: Any, path: Any) -> Any:
+    """Write ``model`` to ``path`` atomically (``.npz`` is appended when missing), or to a
+    binary file object opened for writing (as ``implicit``'s ``save`` takes; written where it
+    stands, not atomically: the file is the caller's). A model that is not fitted is saved
+    with its parameters alone and loads unfitted.
 
     Returns
     -------
-    str : the path written.
+    str : the path written, or the file object.
     """
-    model._check_fitted()
+    payload = dict(model._state_arrays()) if model._is_fitted() else {
+        "__unfitted__": np.array(True)}
+    payload["__class__"] = np.array(type(model).__name__)
+    payload["__params__"] = np.array(_json_params(model))
+    if _is_file(path):
+        write_checked(path, FORMAT, payload)
+        return path
     path = os.fspath(path)
     if not path.endswith(".npz"):
         path += ".npz"
-    payload = dict(model._state_arrays())
-    payload["__class__"] = np.array(type(model).__name__)
-    payload["__params__"] = np.array(_json_params(model))
     write_checked(path, FORMAT, payload)
     return path
 
 
-def write_checked(path: str, file_format: str, payload: dict[str, np.ndarray]) -> None:
+def _is_file(target: Any) -> bool:
+    """A file object (``write``/``read`` methods) rather than a path."""
+    return hasattr(target, "write") or hasattr(target, "read")
+
+
+def write_checked(path: Any, file_format: str, payload: dict[str, np.ndarray]) -> None:
     """Write ``payload`` with the format marker, version and checksum to ``path``
     atomically: a temporary file in the target's directory is written, flushed, fsynced and
-    renamed over the target."""
+    renamed over the target. A file object is written where it stands."""
     payload = {**payload, "__format__": np.array(file_format),
                "__format_version__": np.array(FORMAT_VERSION, dtype=np.int64)}
     payload["__checksum__"] = np.array(_checksum(payload))
+    if _is_file(path):
+        np.savez(path, **payload)
+        path.flush()
+        return
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         fail("path", "a file in an existing directory", Detail(f"{path!r}"))
@@ -112,7 +130,7 @@ def write_checked(path: str, file_format: str, payload: dict[str, np.ndarray]) -
         raise
 
 
-def read_checked(path: str, file_format: str, name: str = "path") -> dict[str, np.ndarray]:
+def read_checked(path: Any, file_format: str, name: str = "path") -> dict[str, np.ndarray]:
     """The arrays of a file written by :func:`write_checked` with ``file_format`` (without
     the marker, version and checksum), after checking all three; errors name ``name``.
 
@@ -152,14 +170,16 @@ def read_checked(path: str, file_format: str, name: str = "path") -> dict[str, n
 
 
 def load(path: Any) -> Any:
-    """Load a model saved by ``save`` (any fastl2 estimator).
+    """Load a model saved by ``save`` (any fastl2 estimator) from a path or a binary file
+    object opened for reading.
 
     Raises
     ------
     ModelFileError
         Missing, truncated, corrupted, foreign, or written by a newer format version.
     """
-    path = os.fspath(path)
+    if not _is_file(path):
+        path = os.fspath(path)
     arrays = read_checked(path, FORMAT)
     missing = [m for m in ("__class__", "__params__") if m not in arrays]
     if missing:
@@ -180,5 +200,6 @@ def load(path: Any) -> Any:
     if isinstance(params.get("dtype"), str):
         params["dtype"] = np.dtype(params["dtype"]).type  # as given to the constructor
     model = registry[cls_name](**params)
-    model._set_state_arrays(arrays)
+    if not arrays.pop("__unfitted__", False):
+        model._set_state_arrays(arrays)
     return model

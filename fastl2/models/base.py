@@ -114,8 +114,9 @@ class Estimator(ParamsMixin):
                 and hasattr(cls, "_set_state_arrays")):
             persistence.register(cls)
 
-    def save(self, path: Any) -> str:
-        """Save to one ``.npz`` file (atomic write); see :func:`fastl2.load`."""
+    def save(self, path: Any) -> Any:
+        """Save to one ``.npz`` file (atomic write) or to a binary file object, as
+        ``implicit`` does; an unfitted model saves its parameters. See :func:`fastl2.load`."""
         return persistence.save_model(self, path)
 
     @classmethod
