@@ -113,3 +113,39 @@ def test_save_load_and_pickle_keep_the_class(tmp_path):
         assert type(back) is AlternatingLeastSquares
         np.testing.assert_array_equal(back.item_factors, m.item_factors)
         assert back.use_cg is False and back.confidence == "proportional"
+
+
+def test_non_csr_input_is_converted_with_implicits_warning():
+    try:
+        from implicit.utils import ParameterWarning
+    except ImportError:
+        from fastl2.compat.implicit import ParameterWarning
+    M = _counts()
+    kw = dict(factors=4, iterations=2, random_state=0)
+    csr = AlternatingLeastSquares(**kw).fit(M, show_progress=False)
+    for other in (M.tocoo(), M.tolil(), M.tocsc()):
+        with pytest.warns(ParameterWarning, match="^user_items: expected a CSR matrix"):
+            m = AlternatingLeastSquares(**kw).fit(other, show_progress=False)
+        np.testing.assert_array_equal(m.user_factors, csr.user_factors)
+
+
+def test_recommend_takes_implicits_user_items():
+    """One CSR row per userid when the rows are read (filtering liked items, fold-in): a
+    ValueError naming user_items otherwise; without filtering, anything goes, as in
+    implicit."""
+    from fastl2.errors import InputValueError
+
+    M = _counts()
+    m = AlternatingLeastSquares(factors=4, iterations=2, random_state=0).fit(
+        M, show_progress=False)
+    for bad, why in ((M[0].tocsc(), "a CSR sparse matrix"), (M[0].tocoo(), "a CSR sparse"),
+                     (M, "one row for every user in userid \\(1\\)"),
+                     (M[:2], "one row for every user in userid \\(3\\)")):
+        users = 0 if bad.shape[0] != 2 else [0, 1, 2]
+        with pytest.raises(InputValueError, match=f"^user_items: expected {why}"):
+            m.recommend(users, bad)
+    ids, _ = m.recommend(0, M, N=3, filter_already_liked_items=False)
+    ids_row, _ = m.recommend(0, M[0], N=3, filter_already_liked_items=False)
+    np.testing.assert_array_equal(ids, ids_row)
+    ids, _ = m.recommend([0, 1], M[:2], N=3)
+    assert ids.shape == (2, 3) and not set(ids[0]) & set(M[0].indices)

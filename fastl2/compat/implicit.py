@@ -21,11 +21,36 @@ import warnings
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
-from .._validation import check_random_state
+from .._validation import Detail, check_random_state, fail
 from ..models.implicit_als import ImplicitALS
 
-__all__ = ["AlternatingLeastSquares"]
+__all__ = ["AlternatingLeastSquares", "ParameterWarning"]
+
+
+class ParameterWarning(Warning):
+    """What implicit warns with about an argument it converts (non-CSR input); used when
+    implicit is not installed (with it, implicit's own ``implicit.utils.ParameterWarning``,
+    so that code catching that class keeps working)."""
+
+
+def _parameter_warning() -> type:
+    try:  # deferred: optional dependency (implicit), asked for only when warning
+        from implicit.utils import ParameterWarning as theirs
+    except ImportError:
+        return ParameterWarning
+    return theirs
+
+
+def _csr(name: str, matrix: Any) -> Any:
+    """``matrix`` unchanged, or converted to CSR with implicit's ``ParameterWarning`` when it
+    is another sparse format (implicit's ``check_csr``)."""
+    if sp.issparse(matrix) and matrix.format != "csr":
+        warnings.warn(f"{name}: expected a CSR matrix, got {type(matrix).__name__}; "
+                      "converting it (as implicit does)", _parameter_warning(), stacklevel=3)
+        return matrix.tocsr()
+    return matrix
 
 
 class AlternatingLeastSquares(ImplicitALS):
@@ -69,6 +94,30 @@ class AlternatingLeastSquares(ImplicitALS):
                          iterations, calculate_training_loss, num_threads, random_state,
                          cg_steps=3, confidence="proportional", epsilon=1.0)
         self.use_gpu = use_gpu
+
+    def fit(self, user_items: Any, show_progress: Any = True, callback: Any = None, *,
+            y: Any = None) -> "AlternatingLeastSquares":
+        """As :meth:`fastl2.ImplicitALS.fit`; a sparse matrix in another format than CSR is
+        converted with implicit's ``ParameterWarning``."""
+        return super().fit(_csr("user_items", user_items), show_progress, callback, y=y)
+
+    def recommend(self, userid: Any, user_items: Any = None, N: int = 10,
+                  filter_already_liked_items: bool = True, filter_items: Any = None,
+                  recalculate_user: bool = False, items: Any = None) -> tuple:
+        """As :meth:`fastl2.ImplicitALS.recommend`, with implicit's contract for
+        ``user_items`` when it is read (``filter_already_liked_items`` or
+        ``recalculate_user``): a CSR matrix with one row per entry of ``userid``, a
+        ``ValueError`` otherwise (``ImplicitALS`` also takes the whole training matrix)."""
+        if filter_already_liked_items or recalculate_user:
+            n_rows = int(np.size(userid))
+            if not (sp.issparse(user_items) and user_items.format == "csr"):
+                fail("user_items", "a CSR sparse matrix (implicit's recommend)",
+                     Detail(f"a {type(user_items).__name__}"))
+            if user_items.shape[0] != n_rows:
+                fail("user_items", f"one row for every user in userid ({n_rows})",
+                     Detail(f"{user_items.shape[0]} rows"))
+        return super().recommend(userid, user_items, N, filter_already_liked_items,
+                                 filter_items, recalculate_user, items)
 
     def _prepare(self, data: Any, prm: Any) -> None:
         if self.use_gpu:
