@@ -86,12 +86,10 @@ def save_model(model: Any, path: Any) -> Any:
         "__unfitted__": np.array(True)}
     payload["__class__"] = np.array(type(model).__name__)
     payload["__params__"] = np.array(_json_params(model))
-    if _is_file(path):
-        write_checked(path, FORMAT, payload)
-        return path
-    path = os.fspath(path)
-    if not path.endswith(".npz"):
-        path += ".npz"
+    if not _is_file(path):
+        path = os.fspath(path)
+        if not path.endswith(".npz"):
+            path += ".npz"
     write_checked(path, FORMAT, payload)
     return path
 

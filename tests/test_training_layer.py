@@ -14,7 +14,7 @@ from fastl2 import BiasedMF, ImplicitALS
 from fastl2._reference import als as als_reference
 from fastl2.errors import InputValueError
 from fastl2.training import als as _als, protocols, sgd as _sgd, source, trainers
-from fastl2.training.params import ExplicitSweepParams, Pair, SGDParams
+from fastl2.training.params import Pair, SGDParams
 
 
 def _ratings(seed=0, n_users=60, n_items=40):

@@ -29,7 +29,8 @@ from .._reference.sgd import minibatch_sgd_epoch
 from .._threads import thread_limit
 from ..models import BiasedMF
 from ..training import als as _als
-from ..training import blocking as _blocking, sgd as _sgd
+from ..training import blocking as _blocking, sgd as _sgd, trainers as _trainers
+from ..training.init import random_factors
 from ..training.params import ExplicitSweepParams, ImplicitSweepParams, SGDParams
 from .machine import PeakRSS, machine_info
 from .timing import elapsed_timer, steady
@@ -38,22 +39,20 @@ from .timing import elapsed_timer, steady
 # ---------------------------------------------------------------------------- factors
 def gaussian_factors(n_users: int, n_items: int, factors: int, dtype: Any,
                      rng: np.random.Generator):
-    """``(P, Q, bu, bi)``: N(0, 0.05²) factors (users then items, from ``rng``) and zero
-    biases: the start of the SGD and explicit ALS baselines."""
+    """``(P, Q, bu, bi)``: N(0, 0.05²) factors (users then items, from ``rng``, drawn as
+    BiasedMF draws them) and zero biases: the start of the SGD and explicit ALS baselines."""
     dt = np.dtype(dtype)
-    P = (rng.standard_normal((n_users, factors)) * 0.05).astype(dt)
-    Q = (rng.standard_normal((n_items, factors)) * 0.05).astype(dt)
+    P, Q = _trainers.gaussian_factors(rng, n_users, n_items, factors, 0.05, 0.0, dt)
     return P, Q, np.zeros(n_users, dt), np.zeros(n_items, dt)
 
 
 def uniform_factors(n_users: int, n_items: int, factors: int, dtype: Any,
                     rng: np.random.Generator):
-    """``(X, Y)``: U(0, 0.01) factors (users then items, from ``rng``): the start of the
-    implicit ALS baselines."""
+    """``(X, Y)``: U(0, 0.01) factors (users then items, from ``rng``, drawn as ImplicitALS
+    draws them): the start of the implicit ALS baselines."""
     dt = np.dtype(dtype)
-    X = (rng.random((n_users, factors)) * 0.01).astype(dt)
-    Y = (rng.random((n_items, factors)) * 0.01).astype(dt)
-    return X, Y
+    return (random_factors(rng, n_users, factors, dt, 0.01, "uniform"),
+            random_factors(rng, n_items, factors, dt, 0.01, "uniform"))
 
 
 # ---------------------------------------------------------------------------- SGD

@@ -30,11 +30,18 @@ def balanced_groups(counts: np.ndarray, n_groups: int) -> np.ndarray:
     return grid_kernels.lpt_groups(order, counts, int(n_groups))
 
 
+def inverse_permutation(perm: np.ndarray) -> np.ndarray:
+    """``inverse`` with ``inverse[perm[j]] = j``: from grid index → original to original →
+    grid index."""
+    inverse = np.empty_like(perm)
+    inverse[perm] = np.arange(perm.size)
+    return inverse
+
+
 def _grid_numbering(groups: np.ndarray, n_groups: int):
     """Group-major numbering: ``perm[grid] = original``, ``inverse[original] = grid``."""
     perm = np.lexsort((np.arange(groups.size), groups))
-    inverse = np.empty_like(perm)
-    inverse[perm] = np.arange(perm.size)
+    inverse = inverse_permutation(perm)
     start = np.zeros(n_groups + 1, dtype=np.int64)
     np.cumsum(np.bincount(groups, minlength=n_groups), out=start[1:])
     grid_group = np.repeat(np.arange(n_groups, dtype=np.int64), np.diff(start))

@@ -76,12 +76,6 @@ def _ungrid(arr: np.ndarray, perm: np.ndarray) -> np.ndarray:
     return out
 
 
-def _inverse(perm: np.ndarray) -> np.ndarray:
-    out = np.empty_like(perm)
-    out[perm] = np.arange(perm.size)
-    return out
-
-
 class SGDTrainer:
     """Epochs of block-stratified SGD; the factors live in grid order, rows padded to
     :func:`sgd_width`, while training.
@@ -107,7 +101,8 @@ class SGDTrainer:
                  n_threads: int, dtype: np.dtype,
                  on_diverged: Callable[[int, float], Exception]):
         self.grid = grid = data.grid(n_blocks, dtype)
-        self.row_grid, self.col_grid = _inverse(grid.row_perm), _inverse(grid.col_perm)
+        self.row_grid = _blocking.inverse_permutation(grid.row_perm)
+        self.col_grid = _blocking.inverse_permutation(grid.col_perm)
         n_users, n_items = data.shape
         P, Q = gaussian_factors(rng, n_users, n_items, factors, init_std, init_mean, dtype,
                                 sgd_width(factors, dtype))
