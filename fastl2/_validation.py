@@ -9,7 +9,7 @@ from typing import Any, NoReturn, TypeVar
 import numpy as np
 import scipy.sparse as sp
 
-from .errors import Fastl2Error, InputTypeError, InputValueError
+from .errors import Fastl2Error, InputIndexError, InputTypeError, InputValueError
 
 E = TypeVar("E", bound=Fastl2Error)
 
@@ -32,11 +32,13 @@ def describe(value: Any) -> str:
     return f"{text} ({type(value).__name__})"
 
 
-def fail(name: str, expected: str, got: Any, *, type_error: bool = False) -> NoReturn:
+def fail(name: str, expected: str, got: Any, *, type_error: bool = False,
+         index_error: bool = False) -> NoReturn:
     """Raise the standard fastl2 input error, ``"{name}: expected {expected}, got
     {describe(got)}"``, with those three parts as its ``argument``, ``expected`` and
-    ``received`` attributes."""
-    cls = InputTypeError if type_error else InputValueError
+    ``received`` attributes (an :class:`~fastl2.errors.InputIndexError` for an index out of
+    range with ``index_error``)."""
+    cls = InputTypeError if type_error else InputIndexError if index_error else InputValueError
     received = describe(got)
     raise cls(f"{name}: expected {expected}, got {received}", argument=name, expected=expected,
               received=received)

@@ -10,6 +10,7 @@ from __future__ import annotations
 __all__ = [
     "Fastl2Error",
     "InputValueError",
+    "InputIndexError",
     "InputTypeError",
     "NotFittedError",
     "TrainingDivergedError",
@@ -42,6 +43,11 @@ class Fastl2Error(Exception):
 
 class InputValueError(Fastl2Error, ValueError):
     """An argument has the right type but a bad value (shape, range, NaN, duplicates...)."""
+
+
+class InputIndexError(InputValueError, IndexError):
+    """An index out of range (e.g. an item id beyond the model's items): a ``ValueError`` like
+    every bad value, and an ``IndexError`` as ``implicit`` raises for such ids."""
 
 
 class InputTypeError(Fastl2Error, TypeError):

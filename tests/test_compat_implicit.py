@@ -149,3 +149,40 @@ def test_recommend_takes_implicits_user_items():
     np.testing.assert_array_equal(ids, ids_row)
     ids, _ = m.recommend([0, 1], M[:2], N=3)
     assert ids.shape == (2, 3) and not set(ids[0]) & set(M[0].indices)
+
+
+def test_incremental_retrain_grows_with_implicits_shapes():
+    """implicit's incremental retrain: rows built before the model grew have fewer columns;
+    new ids grow the factors, with zero rows for ids in between."""
+    M = _counts(3)
+    model = AlternatingLeastSquares(factors=4, regularization=0.1, use_cg=False,
+                                    iterations=10, random_state=0).fit(M, show_progress=False)
+    n_users, n_items = M.shape
+    model.partial_fit_users([n_users + 5], M[1])
+    assert model.user_factors.shape[0] == n_users + 6
+    assert not model.user_factors[n_users:n_users + 5].any()
+    # the new user's row is the exact solve of user 1's row (the trained row's equation)
+    solved = model._solve_rows("user", M[1])[0][0]
+    np.testing.assert_array_equal(model.user_factors[n_users + 5], solved)
+    # an item row over the original users only (fewer columns than the grown model's users)
+    column = M.T.tocsr()[2]
+    assert column.shape[1] < model.user_factors.shape[0]
+    padded = sp.hstack([column, sp.csr_matrix((1, model.user_factors.shape[0] -
+                                               column.shape[1]))]).tocsr()
+    expect = model._solve_rows("item", padded)[0][0]
+    model.partial_fit_items([n_items], column)
+    assert model.item_factors.shape[0] == n_items + 1
+    np.testing.assert_array_equal(model.item_factors[n_items], expect)
+    ids, _ = model.recommend(1, M[1], N=n_items + 1)
+    assert n_items in ids and ids.size == n_items + 1 - M[1].nnz
+
+
+def test_userid_may_be_a_buffer():
+    """implicit's evaluation passes a Cython memoryview of int32 user ids."""
+    M = _counts(4)
+    model = AlternatingLeastSquares(factors=4, iterations=3, random_state=0).fit(
+        M, show_progress=False)
+    users = np.arange(5, dtype=np.int32)
+    expect = model.recommend(users, M[users], N=3)
+    got = model.recommend(memoryview(users), M[users], N=3)
+    np.testing.assert_array_equal(got[0], expect[0])

@@ -1,13 +1,16 @@
 """Refactors keep results bit-identical: SHA-256 of fitted models, recorded before a change.
 
-``tests/fit_hashes.json`` holds, per vector width of the CPU (the SGD rows are padded to half
-a vector and the kernels sum in vector-sized pieces, so the bits depend on it), the hash of
+``tests/fit_hashes.json`` holds, per vector width and model of the CPU (the SGD rows are
+padded to half a vector and the kernels sum in vector-sized pieces, so the bits depend on the
+width; LLVM's choice of code for the Cholesky kernels' float32 reductions depends on the CPU
+model: ALS-WR in float32 differs between Zen 4 and Rocket Lake, both 64-byte), the hash of
 every array a fit produces for SGD (constant and AdaGrad), ALS-WR, implicit CG and implicit
 Cholesky, in float32 and float64, asymmetric (user, item) parameters included. Fits on a Dask
 cluster equal the local ones bit for bit (tests/test_distributed.py), so these hashes pin
 them too; ``test_distributed_fit_hashes`` checks two of them directly.
 
-To record on a CPU of a new width (only before a change that must keep the bits)::
+To record on a CPU of a new width or model (only before a change that must keep the
+bits, from a checkout of the commit before it)::
 
     python tests/test_fit_hashes.py --record
 """
@@ -96,12 +99,18 @@ def fit_case(name: str, fit=None, num_threads: int | None = None):
     return model.fit(data)
 
 
+def _machine_key() -> str:
+    """``"{vector bytes}:{LLVM's name of the host CPU}"``, e.g. ``"64:znver4"``."""
+    import llvmlite.binding as llvm  # deferred: only this file needs the CPU's name
+    return f"{simd.VECTOR_BYTES}:{llvm.get_host_cpu_name()}"
+
+
 def _recorded() -> dict:
     table = json.loads(HASH_FILE.read_text())
-    key = str(simd.VECTOR_BYTES)
+    key = _machine_key()
     if key not in table:
-        pytest.skip(f"no fit hashes recorded for {simd.VECTOR_BYTES}-byte vectors "
-                    f"(record with: python {__file__} --record)")
+        pytest.skip(f"no fit hashes recorded for this CPU ({key}; recorded: "
+                    f"{', '.join(sorted(table))}; record with: python {__file__} --record)")
     return table[key]
 
 
@@ -119,6 +128,6 @@ def test_fit_hashes_hold_on_one_thread(name):
 
 if __name__ == "__main__" and "--record" in sys.argv:
     table = json.loads(HASH_FILE.read_text()) if HASH_FILE.exists() else {}
-    table[str(simd.VECTOR_BYTES)] = {name: model_hash(fit_case(name)) for name in sorted(CASES)}
+    table[_machine_key()] = {name: model_hash(fit_case(name)) for name in sorted(CASES)}
     HASH_FILE.write_text(json.dumps(table, indent=1, sort_keys=True) + "\n")
     print(json.dumps(table, indent=1))

@@ -62,9 +62,62 @@ def test_recommend_filters_candidates_and_padding(implicit_fit):
     ids, _ = model.recommend(2, M[2], N=10, items=allowed,
                              filter_already_liked_items=False)
     assert sorted(ids.tolist()) == [7, 8, 9]
+    # implicit's "rank items": N is capped at the number of given items, even in a batch
     ids, scores = model.recommend([2], M[2], N=10, items=allowed,
                                   filter_already_liked_items=False)
-    assert ids.shape == (1, 10) and np.all(ids[0, 3:] == -1) and np.isneginf(scores[0, 3:]).all()
+    assert ids.shape == (1, 3) and sorted(ids[0].tolist()) == [7, 8, 9]
+    assert np.isfinite(scores).all() and np.all(np.diff(scores[0]) <= 0)
+
+
+def test_rank_items_puts_liked_items_last(implicit_fit):
+    model, M = implicit_fit
+    user = 2
+    liked = M[user].indices
+    unseen = np.setdiff1d(np.arange(M.shape[1]), liked)
+    given = np.r_[liked[:2], unseen[:3]]
+    for userid, rows in ((user, M[user]), ([user, user], M[[user, user]])):
+        ids, scores = model.recommend(userid, rows, N=20, items=given)
+        ids, scores = np.atleast_2d(ids)[-1], np.atleast_2d(scores)[-1]
+        assert ids.size == given.size
+        assert set(ids[:3]) == set(unseen[:3]) and set(ids[3:]) == set(liked[:2])
+        expect = (model.user_factors[user] @ model.item_factors[ids[:3]].T)
+        np.testing.assert_allclose(scores[:3], expect, rtol=1e-5)
+        assert np.all(np.diff(scores[:3]) <= 0) and np.isneginf(scores[3:]).all()
+    # N below the number of given items keeps the best unseen ones
+    ids, _ = model.recommend(user, M[user], N=2, items=given)
+    assert set(ids) <= set(unseen[:3]) and ids.size == 2
+
+
+def test_out_of_range_ids_raise_index_and_value_errors(implicit_fit):
+    from fastl2.errors import InputIndexError
+    model, M = implicit_fit
+    for call in (lambda: model.recommend(0, M[0], items=[1, M.shape[1]]),
+                 lambda: model.recommend(0, M[0], items=[-1, 2]),
+                 lambda: model.similar_items(M.shape[1])):
+        with pytest.raises(InputIndexError) as info:
+            call()
+        assert isinstance(info.value, IndexError) and isinstance(info.value, ValueError)
+
+
+def test_similar_items_recalculated_from_item_users(implicit_fit):
+    model, M = implicit_fit
+    items = np.array([3, 5])
+    plain_ids, plain_scores = model.similar_items(items, N=4)
+    # the items' own columns: the exact solve against fixed users, then cosine similarity
+    ids, scores = model.similar_items(items, N=4, recalculate_item=True,
+                                      item_users=M.T.tocsr()[items])
+    solved = model._solve_rows("item", sp.csr_matrix(M.T.tocsr()[items]))[0].astype(np.float64)
+    Y = model.item_factors.astype(np.float64)
+    cos = (solved / np.linalg.norm(solved, axis=1)[:, None]) @ \
+        (Y / np.linalg.norm(Y, axis=1)[:, None]).T
+    for r in range(items.size):
+        np.testing.assert_allclose(scores[r], np.sort(cos[r])[::-1][:4], rtol=1e-4)
+    assert ids.shape == plain_ids.shape == (2, 4)
+    # item_users is read only with recalculate_item (implicit's contract)
+    same = model.similar_items(items, N=4, item_users=M.T.tocsr()[items])
+    np.testing.assert_array_equal(same[0], plain_ids)
+    with pytest.raises(ValueError, match="item_users"):
+        model.similar_items(items, N=4, recalculate_item=True)
 
 
 def test_recalculate_user_is_the_exact_half_step(implicit_fit):
@@ -134,8 +187,13 @@ def test_recommend_bad_arguments_are_named(implicit_fit):
         model.recommend(1.5, M[0])
     with pytest.raises(InputValueError, match="user_items"):
         model.recommend(0, None)
-    with pytest.raises(InputValueError, match="user_items"):
-        model.recommend(0, M[:, :10])
+    with pytest.raises(InputValueError, match="user_items.*at most 50 columns"):
+        model.recommend(0, sp.hstack([M, M]).tocsr())
+    # fewer columns are the first items (a matrix built before the model grew), as implicit
+    liked_before = M[0].indices[M[0].indices < 40]
+    np.testing.assert_array_equal(model.recommend(0, M[0, :40], N=50)[0],
+                                  model.recommend(0, M[0], N=50, filter_items=liked_before,
+                                                  filter_already_liked_items=False)[0])
     with pytest.raises(InputValueError, match="items"):
         model.recommend(0, M[0], items=[1], filter_items=[2])
     with pytest.raises(InputValueError, match="itemid"):
@@ -224,8 +282,17 @@ def test_partial_fit_with_string_ids_and_errors():
     assert m.user_map_.to_ids(np.array([n_users]))[0] == "newbie"
     pred = m.predict(["newbie", "newbie"], m.item_map_.to_ids(np.array([0, 1])), clip=False)
     assert pred[0] > pred[1]  # rated 5 vs 1
-    with pytest.raises(InputValueError, match="user_items"):
-        m.partial_fit_users([0], row[:, :3])
+    with pytest.raises(InputValueError, match="user_items.*columns"):
+        m.partial_fit_users([0], sp.hstack([row, row]).tocsr())
+    with pytest.raises(InputValueError, match="user_items.*1 rows"):
+        m.partial_fit_users([0], sp.vstack([row, row]).tocsr())
+    # fewer columns: the first items (implicit's incremental retrain passes such rows)
+    before = m.user_factors_.copy()
+    m.partial_fit_users([0], row[:, :3])
+    solved = m.user_factors_[0].copy()
+    m.user_factors_[:] = before
+    m.partial_fit_users([0], sp.hstack([row[:, :3], sp.csr_matrix((1, n_items - 3))]).tocsr())
+    np.testing.assert_array_equal(m.user_factors_[0], solved)
     with pytest.raises(InputValueError, match="userids"):
         m.partial_fit_users([1, 1], sp.vstack([row, row]))
 

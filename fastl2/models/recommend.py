@@ -33,7 +33,7 @@ _CACHE_LOCK = threading.Lock()  # fills of the per-model factor caches (Recommen
 
 def _indices(name: str, value: Any, n: int) -> tuple[np.ndarray, bool]:
     """Internal indices as int64 (scalar → 1 element, flagged), each in [0, n)."""
-    arr = np.asarray(value)
+    arr = np.asarray(value)  # also a buffer (implicit's evaluation passes Cython memoryviews)
     scalar = arr.ndim == 0
     arr = np.atleast_1d(arr)
     if arr.ndim != 1 or (arr.size and not np.issubdtype(arr.dtype, np.integer)):
@@ -41,7 +41,8 @@ def _indices(name: str, value: Any, n: int) -> tuple[np.ndarray, bool]:
     bad = (arr < 0) | (arr >= n)  # before the int64 cast: a uint64 beyond 2**63 would wrap
     if bad.any():
         fail(name, f"indices in [0, {n})", Detail(f"{arr[bad][:5].tolist()} "
-                                                  f"({int(bad.sum())} out of range)"))
+                                                  f"({int(bad.sum())} out of range)"),
+             index_error=True)
     return arr.astype(np.int64), scalar
 
 
@@ -62,6 +63,33 @@ def _transposed_hint(shape: tuple[int, int], n_columns: int, rows: str, columns:
     if shape[0] == n_columns and shape[1] != n_columns:
         return f", which looks transposed ({columns} × {rows} instead of {rows} × {columns})"
     return ""
+
+
+def _with_columns(name: str, m: sp.csr_matrix, n_columns: int, rows: str,
+                  columns: str) -> sp.csr_matrix:
+    """``m`` with ``n_columns`` columns: fewer are read as the first ones (a matrix built
+    before the model grew, as ``implicit`` accepts), more are refused."""
+    if m.shape[1] > n_columns:
+        fail(name, f"at most {n_columns} columns (the model's {columns})",
+             Detail(f"shape {m.shape}" + _transposed_hint(m.shape, n_columns, rows, columns)))
+    if m.shape[1] < n_columns:
+        m = sp.csr_matrix((m.data, m.indices, m.indptr), shape=(m.shape[0], n_columns))
+    return m
+
+
+def _liked_last(ids, scores, rows_matrix, candidates, N):
+    """``implicit``'s ranking of given items: the candidates a user has not interacted with,
+    best first, then those they have (score -inf), so every candidate is ranked."""
+    out_ids = np.full((ids.shape[0], N), -1, dtype=ids.dtype)
+    out_scores = np.full((ids.shape[0], N), -np.inf, dtype=scores.dtype)
+    for r in range(ids.shape[0]):
+        kept = ids[r][ids[r] >= 0]
+        liked = np.intersect1d(rows_matrix.indices[rows_matrix.indptr[r]:
+                                                   rows_matrix.indptr[r + 1]], candidates)
+        ranked = np.concatenate([kept, liked.astype(ids.dtype)])[:N]
+        out_ids[r, :ranked.size] = ranked
+        out_scores[r, :kept.size] = scores[r][:kept.size][:N]
+    return out_ids, out_scores
 
 
 def _unit_rows(F: np.ndarray) -> np.ndarray:
@@ -157,7 +185,11 @@ class RecommenderMixin:
             Solve the users' factors from ``user_items`` against the fixed item factors (one
             exact ALS half-step) instead of using the stored rows — for new or changed users.
         items : array of int, optional
-            Rank only these items (exclusive with ``filter_items``).
+            Rank only these items (exclusive with ``filter_items``), as ``implicit``'s "rank
+            items": every one of them is returned (N is capped at their number), those in the
+            user's row last with score -inf when ``filter_already_liked_items``. An id out of
+            range raises :class:`~fastl2.errors.InputIndexError` (a ``ValueError`` and an
+            ``IndexError``).
         include_bias : bool, default True
             Explicit models: rank by the predicted rating (μ + b_u + b_i + p·q). False ranks by
             p·q only, which removes the pull of globally popular, highly rated items (b_i) and
@@ -193,6 +225,10 @@ class RecommenderMixin:
             sp.csr_matrix((users.size, n_items))
         ids, scores = self._select(X, query_rows, np.ascontiguousarray(offset, dtype=Y.dtype),
                                    Y, item_bias, skip, banned, candidates, all_items, N)
+        if not all_items:
+            N = min(N, candidates.size)
+            if filter_already_liked_items and rows_matrix is not None:
+                ids, scores = _liked_last(ids, scores, rows_matrix, candidates, N)
         return self._result(ids, scores, scalar, N)
 
     def _user_rows(self, user_items, users, n_users, n_items) -> sp.csr_matrix:
@@ -200,10 +236,7 @@ class RecommenderMixin:
             fail("user_items", "a sparse users × items matrix when filter_already_liked_items "
                  "or recalculate_user is set", None)
         check_sparse("user_items", user_items)
-        m = sp.csr_matrix(user_items)
-        if m.shape[1] != n_items:
-            fail("user_items", f"{n_items} columns (the model's items)",
-                 Detail(f"shape {m.shape}" + _transposed_hint(m.shape, n_items, "users", "items")))
+        m = _with_columns("user_items", sp.csr_matrix(user_items), n_items, "users", "items")
         if m.shape[0] != users.size:
             if m.shape[0] == n_users:
                 m = m[users]
@@ -215,14 +248,20 @@ class RecommenderMixin:
             m.sum_duplicates()
         return m
 
-    def _similar(self, which: str, ids: Any, N: int, filter_items: Any, items: Any):
+    def _similar(self, which: str, ids: Any, N: int, filter_items: Any, items: Any,
+                 recalculated: Any = None):
         self._check_fitted()
         F = self._unit_factors(which)
-        rows, scalar = _indices(f"{which}id", ids, F.shape[0])
+        rows, scalar = _indices(f"{which}id", ids, F.shape[0] if recalculated is None
+                                else np.iinfo(np.int64).max)
         names = ("filter_items", "items") if which == "item" else ("filter_users", "users")
         banned, candidates, all_items = _item_filter(F.shape[0], filter_items, items, names)
         N = check_int("N", N, minimum=0)
-        out = self._select(F, rows, np.zeros(rows.size, F.dtype), F,
+        Q = F
+        if recalculated is not None:  # queries solved from interactions, compared normalized
+            Q = _unit_rows(np.ascontiguousarray(recalculated(rows), dtype=F.dtype))
+            rows = np.arange(rows.size, dtype=np.int64)
+        out = self._select(Q, rows, np.zeros(rows.size, F.dtype), F,
                            np.zeros(F.shape[0], F.dtype), sp.csr_matrix((rows.size, F.shape[0])),
                            banned, candidates, all_items, N)
         return self._result(*out, scalar, N)
@@ -284,14 +323,30 @@ class RecommenderMixin:
         entry of ``itemids``, users as columns)."""
         return self._partial_fit("item", itemids, item_users, new_item_ids)
 
+    def _interaction_rows(self, which: str, idx: np.ndarray, matrix: Any, id_name: str,
+                          mat_name: str) -> sp.csr_matrix:
+        """``matrix`` checked as one CSR row of interactions per entry of ``idx`` (a private
+        copy, duplicates summed), with the other side's columns (fewer are padded)."""
+        other = "item" if which == "user" else "user"
+        n_other = getattr(self, f"{other}_factors_").shape[0]
+        if matrix is None:
+            fail(mat_name, f"a sparse matrix with one row per {id_name} entry", None)
+        check_sparse(mat_name, matrix)
+        rows = sp.csr_matrix(matrix)
+        if rows.shape[0] != idx.size:
+            fail(mat_name, f"{idx.size} rows: one per {id_name} entry",
+                 Detail(f"shape {rows.shape}" + _transposed_hint(rows.shape, n_other,
+                                                                  f"{which}s", f"{other}s")))
+        rows = _with_columns(mat_name, rows, n_other, f"{which}s", f"{other}s").copy()
+        rows.sum_duplicates()
+        return rows
+
     def _partial_fit(self, which: str, ids: Any, matrix: Any, new_ids: Any):
         self._check_fitted()
-        other = "item" if which == "user" else "user"
         id_name = f"{which}ids"
         mat_name = "user_items" if which == "user" else "item_users"
         F = getattr(self, f"{which}_factors_")
         n = F.shape[0]
-        n_other = getattr(self, f"{other}_factors_").shape[0]
         idx = np.atleast_1d(np.asarray(ids))
         if idx.ndim != 1 or (idx.size and not np.issubdtype(idx.dtype, np.integer)):
             fail(id_name, "integer indices", ids, type_error=True)
@@ -302,14 +357,7 @@ class RecommenderMixin:
         idx = idx.astype(np.int64)
         if np.unique(idx).size != idx.size:
             fail(id_name, "distinct indices", Detail("repeated indices"))
-        check_sparse(mat_name, matrix)
-        rows = sp.csr_matrix(matrix)
-        if rows.shape != (idx.size, n_other):
-            fail(mat_name, f"shape ({idx.size}, {n_other}): one row per {id_name} entry",
-                 Detail(f"shape {rows.shape}" + _transposed_hint(rows.shape, n_other,
-                                                                  f"{which}s", f"{other}s")))
-        rows = rows.copy()
-        rows.sum_duplicates()
+        rows = self._interaction_rows(which, idx, matrix, id_name, mat_name)
         vectors, bias = self._solve_rows(which, rows)
         n_new = max(n, int(idx.max()) + 1 if idx.size else n)
         id_map = getattr(self, f"{which}_map_")
@@ -345,13 +393,33 @@ class RecommenderMixin:
         self.__dict__.pop("_unit_cache", None)  # norms and transposes are stale now
         return self
 
-    def similar_items(self, itemid: Any, N: int = 10, filter_items: Any = None,
+    def similar_items(self, itemid: Any, N: int = 10, recalculate_item: bool = False,
+                      item_users: Any = None, filter_items: Any = None,
                       items: Any = None) -> tuple[np.ndarray, np.ndarray]:
         """Most similar items by cosine similarity of L2-normalized item factors (norms
         computed once per fit and cached). The item itself comes first with score 1, as in
         ``implicit``; pass ``filter_items=[itemid]`` to exclude it. Same return shapes as
-        :meth:`recommend`."""
-        return self._similar("item", itemid, N, filter_items, items)
+        :meth:`recommend`; the parameters are ``implicit``'s, in its order.
+
+        Parameters
+        ----------
+        itemid : int or 1-D array of int
+        N : int
+        recalculate_item : bool
+            Solve the query items' factors from ``item_users`` against the fixed user factors
+            (:meth:`partial_fit_items`' solve, nothing stored) — for new or changed items.
+        item_users : scipy.sparse matrix, optional
+            One row per entry of ``itemid``, users as columns; read only with
+            ``recalculate_item``.
+        filter_items, items : array of int, optional
+            Items never to return, or the only ones to rank (one of the two).
+        """
+        recalculated = None
+        if recalculate_item:
+            def recalculated(rows: np.ndarray) -> np.ndarray:
+                return self._solve_rows("item", self._interaction_rows(
+                    "item", rows, item_users, "itemid", "item_users"))[0]
+        return self._similar("item", itemid, N, filter_items, items, recalculated)
 
     def similar_users(self, userid: Any, N: int = 10, filter_users: Any = None,
                       users: Any = None) -> tuple[np.ndarray, np.ndarray]:
