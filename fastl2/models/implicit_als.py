@@ -9,17 +9,19 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import scipy.linalg
+import scipy.sparse as sp
 
 from .._idmap import IdMap
 from .._validation import (Detail, check_bool, check_choice, check_dtype, check_float,
-                           check_int, check_representable, fail)
+                           check_int, check_representable, check_sparse, fail)
 from ..training import als as _als, source as _source
 from ..training.loop import FitLoop, Progress, check_finite
 from ..training.params import ImplicitSweepParams
 from ..training.trainers import ImplicitALSTrainer
 from .base import Estimator, as_interactions
 from .fitting import Trainable
-from .recommend import RecommenderMixin
+from .recommend import RecommenderMixin, _with_columns
 
 _CONF_BLOCK = 1 << 20  # entries whose confidence is computed at once (float64 temporaries)
 
@@ -278,6 +280,91 @@ class ImplicitALS(Trainable, RecommenderMixin, Estimator):
         X, _ = self._solve_rows("user", rows)
         return X, np.zeros(X.shape[0], dtype=X.dtype)
 
+    # ------------------------------------------------------------------ explain
+    def explain(self, userid: int, user_items: Any, itemid: int, user_weights: Any = None,
+                N: int = 10) -> tuple[float, list[tuple[int, float]], tuple[np.ndarray, bool]]:
+        r"""Explain the score of ``itemid`` for ``userid`` by the user's liked items.
+
+        Hu, Koren & Volinsky (2008), section 5, as ``implicit``'s
+        ``AlternatingLeastSquares.explain``: with :math:`W_u = Y^\top C_u Y + \lambda I` the
+        user's ALS system matrix, the exactly solved user vector is
+        :math:`x_u = W_u^{-1} Y^\top C_u p_u`, so the score
+        :math:`x_u^\top y_i = \sum_j (W_u^{-1} y_i)^\top y_j \, c_{uj} p_{uj}` is a sum of one
+        contribution per liked item j.
+
+        Parameters
+        ----------
+        userid : int
+            The user's row in ``user_items`` (internal index).
+        user_items : scipy.sparse matrix
+            The users × items training matrix, or the user's single row. Fewer columns than
+            the model's items are read as the first ones.
+        itemid : int
+            The item whose score is explained (internal index).
+        user_weights : tuple, optional
+            The ``user_weights`` returned by an earlier call for this user (the
+            ``scipy.linalg.cho_factor`` factorization of :math:`W_u`): skips the
+            factorization.
+        N : int, default 10
+            Number of top contributions returned.
+
+        Returns
+        -------
+        total_score : float
+            The score of ``itemid`` for the user solved exactly from ``user_items`` (the sum
+            of every contribution; the fold-in score of ``recommend(recalculate_user=True)``).
+        top_contributions : list of (int, float)
+            ``(itemid, contribution)`` of the N largest contributions, largest first.
+        user_weights : tuple (ndarray, bool)
+            ``scipy.linalg.cho_factor(W_u)`` (float64), to pass back for more items.
+
+        Raises
+        ------
+        InputValueError
+            An argument out of range or of the wrong shape (the message names it).
+        """
+        self._check_fitted()
+        prm = self._checked_params()
+        Y = self.item_factors_
+        n_items, k = Y.shape
+        userid = check_int("userid", userid, minimum=0)
+        itemid = check_int("itemid", itemid, minimum=0)
+        if itemid >= n_items:
+            fail("itemid", f"an index in [0, {n_items})", itemid, index_error=True)
+        N = check_int("N", N, minimum=0)
+        row = _explain_row(user_items, userid, n_items)
+        with np.errstate(over="ignore"):  # an overflow is reported just below
+            data = row.data.astype(prm.dtype)
+        if not np.isfinite(data).all():
+            fail("user_items", f"finite values representable in {prm.dtype.name}",
+                 Detail("NaN/inf values"))
+        nz = data != 0
+        items = row.indices[nz].astype(np.int64)
+        conf = confidence(data[nz], prm).astype(np.float64)
+        c = np.abs(conf)
+        Y64 = Y.astype(np.float64)
+        if user_weights is None:
+            Yu = Y64[items]
+            W = Y64.T @ Y64 + (Yu.T * (c - 1.0)) @ Yu
+            W[np.diag_indices(k)] += prm.regularization
+            try:
+                user_weights = scipy.linalg.cho_factor(W)
+            except np.linalg.LinAlgError:
+                fail("user_items", "a row whose ALS system is positive definite (it is not "
+                     f"with regularization={prm.regularization!r})",
+                     Detail(f"row {userid} with {items.size} interactions"))
+        elif (not isinstance(user_weights, tuple) or len(user_weights) != 2
+              or np.shape(user_weights[0]) != (k, k)):
+            fail("user_weights", f"None or the (({k}, {k}) array, lower) tuple returned by "
+                 "an earlier explain", user_weights, type_error=True)
+        w = scipy.linalg.cho_solve(user_weights, Y64[itemid])
+        liked = conf > 0
+        items, scores = items[liked], (Y64[items[liked]] @ w) * c[liked]
+        total_score = float(scores.sum())
+        order = np.argsort(-scores, kind="stable")[:N]
+        top = [(int(items[j]), float(scores[j])) for j in order]
+        return total_score, top, user_weights
+
     # ------------------------------------------------------------------ persistence
     def _state_arrays(self) -> dict[str, np.ndarray]:
         return {
@@ -296,7 +383,22 @@ class ImplicitALS(Trainable, RecommenderMixin, Estimator):
         self.n_iter_ = int(self.get_params()["iterations"])
         self.n_regularized_rows_ = int(arrays["n_regularized_rows"])
 
-
+def _explain_row(user_items: Any, userid: int, n_items: int) -> sp.csr_matrix:
+    """The user's row of ``user_items`` (row ``userid`` of a matrix with several rows, else
+    its only row) as canonical CSR with ``n_items`` columns."""
+    check_sparse("user_items", user_items)
+    m = _with_columns("user_items", sp.csr_matrix(user_items), n_items, "users", "items")
+    if m.shape[0] == 0:
+        fail("user_items", "the users × items matrix or the user's row", Detail("no rows"))
+    if m.shape[0] > 1:
+        if userid >= m.shape[0]:
+            fail("userid", f"an index in [0, {m.shape[0]}) (the rows of user_items)", userid,
+                 index_error=True)
+        m = m[userid]
+    if not m.has_canonical_format:
+        m = m.copy()
+        m.sum_duplicates()
+    return m
 
 
 def confidence(values: np.ndarray, prm: "ImplicitALSParams") -> np.ndarray:
